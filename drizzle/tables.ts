@@ -1,0 +1,243 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  bytea,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const tokenRole = pgEnum('token_role', ['ADMIN', 'VIEWER']);
+
+export const ruleOperator = pgEnum('rule_operator', [
+  'EQUALS',
+  'NOT_EQUALS',
+  'CONTAINS',
+  'STARTS_WITH',
+  'ENDS_WITH',
+]);
+
+export const importStage = pgEnum('import_stage', [
+  'UPLOAD',
+  'CUSTOM_FIELDS',
+  'VALIDATION',
+  'REVIEW',
+  'GROUP_ASSIGNMENT',
+  'COMPLETED',
+  'CANCELLED',
+  'FAILED',
+]);
+
+export interface ImportProgress {
+  /** INFLATING (bytes), READING (rows), VALIDATING, … */
+  phase: string;
+  done: number;
+  total: number | null;
+}
+
+export interface ImportColumn {
+  header: string;
+  /** 0-based position in the sheet (and in import_rows.cells). */
+  columnIndex: number;
+  /** The user field key it maps to; null while NEW or when IGNORED. */
+  fieldKey: string | null;
+  status: 'MATCHED' | 'NEW' | 'ADDED' | 'IGNORED';
+}
+
+/** Server-wide values shared by every process, e.g. the download-link signing secret. */
+export const serverSecrets = pgTable('server_secrets', {
+  name: text().primaryKey(),
+  value: text().notNull(),
+  createdAt: createdAt(),
+});
+
+export const companies = pgTable('companies', {
+  id: uuid().primaryKey().defaultRandom(),
+  name: text().notNull(),
+  createdAt: createdAt(),
+});
+
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    role: tokenRole().notNull(),
+    /** SHA-256 of the token, hex: the token itself is never stored. */
+    tokenHash: text('token_hash').notNull().unique(),
+    label: text(),
+    createdAt: createdAt(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [index('api_tokens_company_idx').on(t.companyId)],
+);
+
+export const customFields = pgTable(
+  'custom_fields',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    /** Stable key of the field in users.custom_values and in rules; survives renames. */
+    key: text().notNull(),
+    label: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    unique('custom_fields_company_key_unique').on(t.companyId, t.key),
+    uniqueIndex('custom_fields_company_label_unique').on(t.companyId, sql`lower(${t.label})`),
+  ],
+);
+
+export const trainingGroups = pgTable(
+  'training_groups',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    name: text().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('training_groups_company_name_unique').on(t.companyId, sql`lower(${t.name})`),
+  ],
+);
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    /** Stored trimmed and NFC-normalized; compared case-insensitively. */
+    email: text().notNull(),
+    userName: text('user_name').notNull(),
+    reference: text().notNull(),
+    /** Values of custom fields keyed by custom_fields.key. */
+    customValues: jsonb('custom_values').$type<Record<string, string>>().notNull().default({}),
+    trainingGroupId: uuid('training_group_id').references(() => trainingGroups.id, {
+      onDelete: 'set null',
+    }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('users_company_email_unique').on(t.companyId, sql`lower(${t.email})`),
+    unique('users_company_reference_unique').on(t.companyId, t.reference),
+    index('users_company_id_idx').on(t.companyId, t.id),
+  ],
+);
+
+export const distributionRules = pgTable(
+  'distribution_rules',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    /** Order of application, 0-based; first match wins. */
+    position: integer().notNull(),
+    /** A built-in field key (email, userName, reference) or a custom field's key. */
+    fieldKey: text('field_key').notNull(),
+    operator: ruleOperator().notNull(),
+    value: text().notNull(),
+    trainingGroupId: uuid('training_group_id')
+      .notNull()
+      .references(() => trainingGroups.id, { onDelete: 'restrict' }),
+    createdAt: createdAt(),
+  },
+  (t) => [unique('distribution_rules_company_position_unique').on(t.companyId, t.position)],
+);
+
+export const uploadFiles = pgTable('upload_files', {
+  id: uuid().primaryKey().defaultRandom(),
+  companyId: uuid('company_id')
+    .notNull()
+    .references(() => companies.id, { onDelete: 'cascade' }),
+  fileName: text('file_name').notNull(),
+  size: bigint({ mode: 'number' }).notNull(),
+  content: bytea().notNull(),
+  createdAt: createdAt(),
+});
+
+export const importSessions = pgTable(
+  'import_sessions',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    stage: importStage().notNull().default('UPLOAD'),
+    /** True while background work for the current stage is pending or running. */
+    busy: boolean().notNull().default(true),
+    uploadFileId: uuid('upload_file_id').references(() => uploadFiles.id, { onDelete: 'set null' }),
+    fileName: text('file_name').notNull(),
+    fileSize: bigint('file_size', { mode: 'number' }).notNull(),
+    comment: text(),
+    progress: jsonb().$type<ImportProgress>(),
+    columns: jsonb().$type<ImportColumn[]>().notNull().default([]),
+    rowCount: integer('row_count').notNull().default(0),
+    validRowCount: integer('valid_row_count').notNull().default(0),
+    invalidRowCount: integer('invalid_row_count').notNull().default(0),
+    result: jsonb().$type<Record<string, number>>(),
+    failure: jsonb().$type<{ code: string; message: string }>(),
+    /** Lease of the worker process holding the session's background work. */
+    leaseOwner: text('lease_owner'),
+    leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+    /** Bumped on every claim so a stale worker's writes fail their compare-and-set. */
+    attempt: integer().notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('import_sessions_company_created_idx').on(t.companyId, t.createdAt, t.id),
+    index('import_sessions_work_idx').on(t.busy, t.leaseExpiresAt),
+  ],
+);
+
+export const importRows = pgTable(
+  'import_rows',
+  {
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => importSessions.id, { onDelete: 'cascade' }),
+    /** The spreadsheet's own row number. */
+    rowNumber: integer('row_number').notNull(),
+    /** Cell values as text, by column index (null: blank), as the reader converted them. */
+    cells: jsonb().$type<(string | null)[]>().notNull(),
+    errors: jsonb().$type<unknown[]>(),
+    action: text(),
+    trainingGroupId: uuid('training_group_id'),
+    matchedRuleId: uuid('matched_rule_id'),
+    userId: uuid('user_id'),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
+);
+
+export const mailOutbox = pgTable('mail_outbox', {
+  id: uuid().primaryKey().defaultRandom(),
+  companyId: uuid('company_id')
+    .notNull()
+    .references(() => companies.id, { onDelete: 'cascade' }),
+  recipients: text().array().notNull(),
+  subject: text().notNull(),
+  /** Where the message went: an SMTP message id or the path of the .eml in the outbox. */
+  deliveredTo: text('delivered_to'),
+  createdAt: createdAt(),
+});
