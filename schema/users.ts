@@ -1,0 +1,153 @@
+import { GraphQLError } from 'graphql';
+import { listCustomFields } from '../server/settings/fields.js';
+import { findTrainingGroup } from '../server/settings/training-groups.js';
+import {
+  findUsersByIds,
+  listUsersPage,
+  type User,
+  type UserCursor,
+} from '../server/settings/users.js';
+import { builder } from './builder.js';
+import { isUuid } from './ids.js';
+import { TrainingGroupRef } from './training-groups.js';
+
+export const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+
+/** `first` of a connection: at most MAX_PAGE_SIZE, so no request asks for everything. */
+export function pageSize(first: number | null | undefined): number {
+  if (first == null) return DEFAULT_PAGE_SIZE;
+  if (first < 0 || first > MAX_PAGE_SIZE) {
+    throw new GraphQLError(`first must be between 0 and ${MAX_PAGE_SIZE}.`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  return first;
+}
+
+/** Opaque cursors: base64url JSON, checked on the way back in. */
+export function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+export function decodeCursor<T>(cursor: string, isValid: (value: unknown) => value is T): T {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (isValid(value)) return value;
+  } catch {
+    // Falls through to the same error as a well-formed but wrong cursor.
+  }
+  throw new GraphQLError('The cursor is not valid for this list.', {
+    extensions: { code: 'BAD_USER_INPUT' },
+  });
+}
+
+const isUserCursor = (value: unknown): value is UserCursor =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as UserCursor).email === 'string' &&
+  typeof (value as UserCursor).id === 'string' &&
+  /^[0-9a-f-]{36}$/i.test((value as UserCursor).id);
+
+const FieldValue = builder
+  .objectRef<{ fieldKey: string; label: string; value: string }>('UserFieldValue')
+  .implement({
+    description: 'The value of one custom field of a user.',
+    fields: (t) => ({
+      fieldKey: t.exposeString('fieldKey', { description: 'Key of the custom field.' }),
+      label: t.exposeString('label', { description: 'Current label of the custom field.' }),
+      value: t.exposeString('value', { description: 'The stored value.' }),
+    }),
+  });
+
+export const UserRef = builder.objectRef<User>('User');
+
+builder.node(UserRef, {
+  description: 'A user of the training platform, keyed by email within the company.',
+  id: { resolve: (user) => user.id },
+  loadMany: async (ids, ctx) => {
+    const found = await findUsersByIds(ctx.db, ctx.auth.companyId, ids.filter(isUuid));
+    return ids.map((id) => found.find((user) => user.id === id) ?? null);
+  },
+  fields: (t) => ({
+    email: t.exposeString('email', {
+      description: 'Email address, unique in the company ignoring case.',
+    }),
+    userName: t.exposeString('userName', { description: 'The user name.' }),
+    reference: t.exposeString('reference', {
+      description: "The company's own reference, unique in the company.",
+    }),
+    customFieldValues: t.field({
+      type: [FieldValue],
+      description: "Values of the company's custom fields that this user has, in field order.",
+      resolve: async (user, _args, ctx) => {
+        const fields = await listCustomFields(ctx.db, ctx.auth.companyId);
+        return fields.flatMap((field) => {
+          const value = user.customValues[field.key];
+          return value === undefined ? [] : [{ fieldKey: field.key, label: field.label, value }];
+        });
+      },
+    }),
+    trainingGroup: t.field({
+      type: TrainingGroupRef,
+      nullable: true,
+      description: "The user's training group, if any.",
+      resolve: async (user, _args, ctx) =>
+        user.trainingGroupId
+          ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, user.trainingGroupId)) ?? null)
+          : null,
+    }),
+    createdAt: t.expose('createdAt', {
+      type: 'DateTime',
+      description: 'When the user was created.',
+    }),
+    updatedAt: t.expose('updatedAt', {
+      type: 'DateTime',
+      description: 'When the user last changed.',
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  users: t.connection(
+    {
+      type: UserRef,
+      description: "The company's users ordered by email, a page at a time.",
+      args: {
+        search: t.arg.string({
+          description:
+            'Only users whose email, userName or reference contains this text (ignoring case).',
+        }),
+      },
+      resolve: async (_root, args, ctx) => {
+        if (args.before != null || args.last != null) {
+          throw new GraphQLError('Page forward with first and after.', {
+            extensions: { code: 'BAD_USER_INPUT' },
+          });
+        }
+        const limit = pageSize(args.first);
+        const after = args.after ? decodeCursor(args.after, isUserCursor) : null;
+        const page = await listUsersPage(ctx.db, ctx.auth.companyId, {
+          limit,
+          after,
+          search: args.search,
+        });
+        const edges = page.users.map((user) => ({
+          node: user,
+          cursor: encodeCursor({ email: user.email.toLowerCase(), id: user.id }),
+        }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: after !== null,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
+      },
+    },
+    { name: 'UserConnection', description: 'A page of users.' },
+    { name: 'UserEdge', description: 'A user and its cursor.' },
+  ),
+}));

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+const integer = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().default('0.0.0.0'),
+  DATABASE_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('./data'),
+  PUBLIC_URL: z.string().url().optional(),
+  BOOTSTRAP_ADMIN_TOKEN: z.string().min(16).optional(),
+  SMTP_URL: z.string().url().optional(),
+  MAIL_FROM: z.string().default('Muster <muster@localhost>'),
+  MAX_UPLOAD_BYTES: integer(50 * 1024 * 1024),
+  MAX_ROWS: integer(1_000_000),
+  /** Cap on the bytes a workbook inflates to, enforced while inflating (zip bombs). */
+  MAX_INFLATED_BYTES: integer(2 * 1024 * 1024 * 1024),
+  /** Time allowed for reading one workbook before it fails. */
+  READ_TIME_LIMIT_MS: integer(10 * 60 * 1000),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  NODE_ENV: z.string().default('production'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Reads the configuration from the environment; a bad value stops the start with its name. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
+    throw new Error(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,18 @@
+import type { Database } from '../drizzle/client.js';
+import type { Auth } from './auth.js';
+import type { Config } from './config.js';
+import type { ImportWorker } from './jobs/import-worker.js';
+import type { ImportEvents } from './pubsub.js';
+
+/** What every resolver gets: the caller, the database, configuration and background work. */
+export interface Context {
+  db: Database;
+  auth: Auth;
+  config: Config;
+  events: ImportEvents;
+  importWorker: Pick<ImportWorker, 'wake'>;
+  /** Base of absolute links: PUBLIC_URL, else the origin of the request. */
+  publicUrl: string;
+  /** The secret that signs download links (shared by every process on the database). */
+  signingSecret(): Promise<string>;
+}

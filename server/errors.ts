@@ -1,0 +1,108 @@
+/**
+ * Failures a caller can act on. Services throw these; the schema exposes each as a typed
+ * error (see schema/errors.ts). Anything else that is thrown is a bug and gets masked.
+ */
+export abstract class AppError extends Error {
+  abstract readonly code: string;
+}
+
+export class NotFoundError extends AppError {
+  readonly code = 'NOT_FOUND';
+  constructor(
+    readonly entity: string,
+    id: string,
+  ) {
+    super(`No ${entity} with ID ${JSON.stringify(id)} exists in your company.`);
+  }
+}
+
+export class NameTakenError extends AppError {
+  readonly code = 'NAME_TAKEN';
+  constructor(
+    readonly entity: string,
+    readonly takenName: string,
+  ) {
+    super(`A ${entity} named ${JSON.stringify(takenName)} already exists (names ignore case).`);
+  }
+}
+
+export class UnknownFieldError extends AppError {
+  readonly code = 'UNKNOWN_FIELD';
+  constructor(readonly fieldKey: string) {
+    super(
+      `There is no user field with the key ${JSON.stringify(fieldKey)}: use a key listed by userFields.`,
+    );
+  }
+}
+
+export class InUseError extends AppError {
+  readonly code = 'IN_USE';
+  constructor(
+    message: string,
+    readonly ruleIds: string[],
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidRuleOrderError extends AppError {
+  readonly code = 'INVALID_RULE_ORDER';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+export class WrongStageError extends AppError {
+  readonly code = 'WRONG_STAGE';
+  constructor(
+    readonly stage: string,
+    readonly expectedStages: string[],
+  ) {
+    super(
+      `The import is at stage ${stage}; this needs it at ${expectedStages.join(' or ')}. Reload the session and continue from where it is.`,
+    );
+  }
+}
+
+export class SessionBusyError extends AppError {
+  readonly code = 'SESSION_BUSY';
+  constructor(readonly stage: string) {
+    super(
+      `The import is still working on stage ${stage}; wait for importSessionUpdated to report busy: false.`,
+    );
+  }
+}
+
+export class UnknownHeaderError extends AppError {
+  readonly code = 'UNKNOWN_HEADER';
+  constructor(readonly headers: string[]) {
+    super(
+      `These are not new columns of this import: ${headers.map((header) => JSON.stringify(header)).join(', ')}. Use headers listed with status NEW.`,
+    );
+  }
+}
+
+export class EmptyFileError extends AppError {
+  readonly code = 'EMPTY_FILE';
+  constructor() {
+    super('The file is empty. Choose an .xlsx file with a header row and users.');
+  }
+}
+
+export class NotAWorkbookError extends AppError {
+  readonly code = 'NOT_A_WORKBOOK';
+  constructor(
+    message = 'The file is not an .xlsx workbook. Save it from Excel as .xlsx and upload it again.',
+  ) {
+    super(message);
+  }
+}
+
+export class FileTooLargeError extends AppError {
+  readonly code = 'FILE_TOO_LARGE';
+  constructor(readonly maxBytes: number) {
+    super(
+      `The file is larger than ${Math.floor(maxBytes / (1024 * 1024))} MiB. Split it into smaller files.`,
+    );
+  }
+}

@@ -1,0 +1,169 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { Database } from '../../drizzle/client.js';
+import { customFields, distributionRules, users } from '../../drizzle/tables.js';
+import { isUniqueViolation } from '../database-errors.js';
+import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
+
+/** A field a user record has: one of the three built-ins, or a company's custom field. */
+export interface UserField {
+  key: string;
+  label: string;
+  builtIn: boolean;
+  /** The custom field's row id; null for built-ins. */
+  customFieldId: string | null;
+}
+
+/** Required in every file and every row; their keys are reserved. */
+export const builtInFields: readonly UserField[] = [
+  { key: 'email', label: 'Email', builtIn: true, customFieldId: null },
+  { key: 'userName', label: 'userName', builtIn: true, customFieldId: null },
+  { key: 'reference', label: 'reference', builtIn: true, customFieldId: null },
+];
+
+export type CustomField = typeof customFields.$inferSelect;
+
+export const MAX_LABEL_LENGTH = 100;
+
+export async function listCustomFields(db: Database, companyId: string): Promise<CustomField[]> {
+  return db
+    .select()
+    .from(customFields)
+    .where(eq(customFields.companyId, companyId))
+    .orderBy(asc(customFields.createdAt), asc(customFields.id));
+}
+
+/** Built-ins first, then custom fields in the order they were created. */
+export async function listUserFields(db: Database, companyId: string): Promise<UserField[]> {
+  const custom = await listCustomFields(db, companyId);
+  return [
+    ...builtInFields,
+    ...custom.map((field) => ({
+      key: field.key,
+      label: field.label,
+      builtIn: false,
+      customFieldId: field.id,
+    })),
+  ];
+}
+
+/** Label → key: lowercase ASCII words joined by underscores, e.g. "Hire date" → "hire_date". */
+export function keyFromLabel(label: string): string {
+  const key = label
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 40);
+  return /^[a-z]/.test(key) ? key : `field_${key}`.replace(/_+$/, '');
+}
+
+function labelTakenByBuiltIn(label: string): boolean {
+  return builtInFields.some((field) => field.label.toLowerCase() === label.toLowerCase());
+}
+
+async function labelTaken(
+  db: Database,
+  companyId: string,
+  label: string,
+  exceptId?: string,
+): Promise<boolean> {
+  if (labelTakenByBuiltIn(label)) return true;
+  const rows = await db
+    .select({ id: customFields.id })
+    .from(customFields)
+    .where(
+      and(
+        eq(customFields.companyId, companyId),
+        sql`lower(${customFields.label}) = lower(${label})`,
+      ),
+    );
+  return rows.some((row) => row.id !== exceptId);
+}
+
+export async function createCustomField(
+  db: Database,
+  companyId: string,
+  label: string,
+): Promise<CustomField> {
+  if (await labelTaken(db, companyId, label)) throw new NameTakenError('field', label);
+  const existingKeys = new Set([
+    ...builtInFields.map((field) => field.key.toLowerCase()),
+    ...(await listCustomFields(db, companyId)).map((field) => field.key),
+  ]);
+  const base = keyFromLabel(label);
+  let key = base;
+  for (let suffix = 2; existingKeys.has(key); suffix++) key = `${base}_${suffix}`;
+  const [created] = await db
+    .insert(customFields)
+    .values({ companyId, key, label })
+    .returning()
+    .catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new NameTakenError('field', label) : error;
+    });
+  if (!created) throw new Error('custom field insert returned nothing');
+  return created;
+}
+
+export async function findCustomField(
+  db: Database,
+  companyId: string,
+  id: string,
+): Promise<CustomField | undefined> {
+  const [field] = await db
+    .select()
+    .from(customFields)
+    .where(and(eq(customFields.companyId, companyId), eq(customFields.id, id)));
+  return field;
+}
+
+export async function renameCustomField(
+  db: Database,
+  companyId: string,
+  id: string,
+  label: string,
+): Promise<CustomField> {
+  const field = await findCustomField(db, companyId, id);
+  if (!field) throw new NotFoundError('custom field', id);
+  if (await labelTaken(db, companyId, label, id)) throw new NameTakenError('field', label);
+  const [renamed] = await db
+    .update(customFields)
+    .set({ label })
+    .where(eq(customFields.id, id))
+    .returning()
+    .catch((error: unknown) => {
+      throw isUniqueViolation(error) ? new NameTakenError('field', label) : error;
+    });
+  if (!renamed) throw new NotFoundError('custom field', id);
+  return renamed;
+}
+
+/** Deletes the field and every user's value of it; refused while a rule tests the field. */
+export async function deleteCustomField(
+  db: Database,
+  companyId: string,
+  id: string,
+): Promise<CustomField> {
+  const field = await findCustomField(db, companyId, id);
+  if (!field) throw new NotFoundError('custom field', id);
+  const rules = await db
+    .select({ id: distributionRules.id })
+    .from(distributionRules)
+    .where(
+      and(eq(distributionRules.companyId, companyId), eq(distributionRules.fieldKey, field.key)),
+    );
+  if (rules.length > 0) {
+    throw new InUseError(
+      `The field "${field.label}" is tested by ${rules.length} distribution rule(s): change or delete them first.`,
+      rules.map((rule) => rule.id),
+    );
+  }
+  return db.transaction(async (tx) => {
+    await tx
+      .update(users)
+      .set({ customValues: sql`${users.customValues} - ${field.key}::text` })
+      .where(and(eq(users.companyId, companyId), sql`${users.customValues} ? ${field.key}::text`));
+    await tx.delete(customFields).where(eq(customFields.id, id));
+    return field;
+  });
+}

@@ -1,0 +1,60 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { createDatabase } from '../drizzle/client.js';
+import { createApp } from './app.js';
+import { bootstrapDefaultCompany } from './bootstrap.js';
+import type { Config } from './config.js';
+import { lockDataDirectory } from './data-dir-lock.js';
+import { startImportWorker } from './jobs/import-worker.js';
+import type { Logger } from './logger.js';
+import { createInProcessImportEvents } from './pubsub.js';
+
+export interface RunningServer {
+  url: string;
+  /** The default company's token when this start created it (first start only). */
+  bootstrapToken: string | null;
+  close(): Promise<void>;
+}
+
+/** Opens the database, migrates, bootstraps, and listens. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const dataDir = resolve(config.DATA_DIR);
+  const releaseDataDir = config.DATABASE_URL ? () => {} : lockDataDirectory(dataDir);
+  const database = await createDatabase(
+    config.DATABASE_URL ? { url: config.DATABASE_URL } : { dataDir: resolve(dataDir, 'pglite') },
+  );
+  try {
+    await database.migrate();
+    const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
+    const events = createInProcessImportEvents();
+    const importWorker = startImportWorker({ db: database.db, config, logger, events });
+    const app = createApp({ db: database.db, config, logger, events, importWorker });
+    const server = createServer(app.handle);
+    const closeWebSocket = app.attachWebSocket(server);
+    await new Promise<void>((resolveListen, rejectListen) => {
+      server.once('error', rejectListen);
+      server.listen(config.PORT, config.HOST, () => resolveListen());
+    });
+    const { port } = server.address() as AddressInfo;
+    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+    return {
+      url: `http://${host}:${port}`,
+      bootstrapToken: bootstrap?.token ?? null,
+      close: async () => {
+        await closeWebSocket();
+        await new Promise<void>((resolveClose) => {
+          server.close(() => resolveClose());
+          server.closeAllConnections();
+        });
+        await importWorker.stop();
+        await database.close();
+        releaseDataDir();
+      },
+    };
+  } catch (error) {
+    await database.close();
+    releaseDataDir();
+    throw error;
+  }
+}
