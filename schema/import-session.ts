@@ -1,0 +1,349 @@
+import { GraphQLError } from 'graphql';
+import { Repeater } from 'graphql-yoga';
+import {
+  EmptyFileError,
+  FileTooLargeError,
+  NameTakenError,
+  NotAWorkbookError,
+  NotFoundError,
+  SessionBusyError,
+  UnknownHeaderError,
+  WrongStageError,
+} from '../server/errors.js';
+import {
+  cancelImport,
+  checkUploadedFile,
+  confirmCustomFields,
+  createImportSession,
+  findImportSession,
+  findImportSessions,
+  type ImportSession,
+  listImportSessionsPage,
+  type SessionCursor,
+} from '../server/import/sessions.js';
+import { readUploadedFile } from '../server/import/upload.js';
+import { listUserFields } from '../server/settings/fields.js';
+import { builder } from './builder.js';
+import { inputErrors } from './errors.js';
+import { UserFieldRef } from './fields.js';
+import { isUuid, localId } from './ids.js';
+import { decodeCursor, encodeCursor, pageSize } from './users.js';
+
+const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
+
+export const ImportStageEnum = builder.enumType('ImportStage', {
+  description: 'Where an import is in the five-stage workflow.',
+  values: {
+    UPLOAD: { description: 'Stage 1: the file is uploaded and being read.' },
+    CUSTOM_FIELDS: {
+      description:
+        'Stage 2: the file has columns that are not user fields yet; confirmCustomFields decides.',
+    },
+    VALIDATION: { description: 'Stage 3: rows are checked; errors are shown with a report.' },
+    REVIEW: { description: 'Stage 4: what will be created, updated or left unchanged.' },
+    GROUP_ASSIGNMENT: {
+      description: 'Stage 5: training groups by the distribution rules; continuing commits.',
+    },
+    COMPLETED: { description: 'The users are imported.' },
+    CANCELLED: { description: 'Cancelled before the commit; no user was changed.' },
+    FAILED: {
+      description: 'The file could not be imported; `failure` says why. No user was changed.',
+    },
+  },
+});
+
+const ColumnStatusEnum = builder.enumType('ImportColumnStatus', {
+  description: 'What happens to a column of the file.',
+  values: {
+    MATCHED: { description: 'The header matches a user field (ignoring case and spaces).' },
+    NEW: { description: 'No user field has this header; confirmCustomFields decides.' },
+    ADDED: { description: 'Added to the company as a custom field for this import.' },
+    IGNORED: { description: 'A new column that was not added: its values are not imported.' },
+  },
+});
+
+const ImportColumnRef = builder
+  .objectRef<ImportSession['columns'][number] & { companyId: string }>('ImportColumn')
+  .implement({
+    description: 'A column of the uploaded sheet and the user field it maps to.',
+    fields: (t) => ({
+      header: t.exposeString('header', {
+        description: 'The header as written in the file (trimmed).',
+      }),
+      columnIndex: t.exposeInt('columnIndex', {
+        description: 'Position in the sheet, from 0 (column A).',
+      }),
+      status: t.field({
+        type: ColumnStatusEnum,
+        description: 'How the column is used.',
+        resolve: (c) => c.status,
+      }),
+      field: t.field({
+        type: UserFieldRef,
+        nullable: true,
+        description: 'The user field the column fills; null while NEW and when IGNORED.',
+        resolve: async (column, _args, ctx) => {
+          if (!column.fieldKey) return null;
+          const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+          return fields.find((field) => field.key === column.fieldKey) ?? null;
+        },
+      }),
+    }),
+  });
+
+const ImportProgressRef = builder
+  .objectRef<{ phase: string; done: number; total: number | null }>('ImportProgress')
+  .implement({
+    description: 'How far the current background step is.',
+    fields: (t) => ({
+      phase: t.exposeString('phase', {
+        description:
+          'QUEUED, INFLATING (unpacking the file: bytes), READING (rows), or a later step.',
+      }),
+      processed: t.int({ description: 'Bytes or rows done so far.', resolve: (p) => p.done }),
+      total: t.int({
+        nullable: true,
+        description: 'Bytes or rows in all, when known.',
+        resolve: (p) => p.total,
+      }),
+      percent: t.float({
+        nullable: true,
+        description: 'processed / total × 100, when the total is known.',
+        resolve: (p) => (p.total ? Math.min(100, (p.done / p.total) * 100) : null),
+      }),
+    }),
+  });
+
+const ImportFailureRef = builder
+  .objectRef<{ code: string; message: string }>('ImportFailure')
+  .implement({
+    description: 'Why an import failed, in words a person can act on. Nothing was imported.',
+    fields: (t) => ({
+      code: t.exposeString('code', {
+        description:
+          'NO_DATA_SHEET, MISSING_COLUMNS, DUPLICATE_HEADERS, TOO_MANY_ROWS, TOO_MANY_COLUMNS, TOO_LARGE_INFLATED, NOT_A_WORKBOOK, CORRUPT_FILE, ENCRYPTED, TIME_LIMIT, RESOURCE_LIMIT or INTERNAL_ERROR.',
+      }),
+      message: t.exposeString('message', { description: 'What went wrong and what to do.' }),
+    }),
+  });
+
+export const ImportSessionRef = builder.objectRef<ImportSession>('ImportSession');
+
+builder.node(ImportSessionRef, {
+  description: 'One import of one file, through the stages of the import workflow.',
+  id: { resolve: (session) => session.id },
+  loadMany: async (ids, ctx) => {
+    const found = await findImportSessions(ctx.db, ctx.auth.companyId, ids.filter(isUuid));
+    return ids.map((id) => found.find((session) => session.id === id) ?? null);
+  },
+  fields: (t) => ({
+    stage: t.field({
+      type: ImportStageEnum,
+      description: 'The current stage.',
+      resolve: (s) => s.stage,
+    }),
+    busy: t.exposeBoolean('busy', {
+      description:
+        'True while background work runs for this stage; actions wait until it is false.',
+    }),
+    progress: t.field({
+      type: ImportProgressRef,
+      description: 'Progress of the background work (all zero when idle).',
+      resolve: (s) => s.progress ?? { phase: 'IDLE', done: 0, total: null },
+    }),
+    fileName: t.exposeString('fileName', { description: 'Name of the uploaded file.' }),
+    fileSize: t.exposeInt('fileSize', { description: 'Size of the uploaded file in bytes.' }),
+    comment: t.exposeString('comment', {
+      nullable: true,
+      description: 'The comment given at upload.',
+    }),
+    createdAt: t.expose('createdAt', {
+      type: 'DateTime',
+      description: 'When the file was uploaded.',
+    }),
+    updatedAt: t.expose('updatedAt', {
+      type: 'DateTime',
+      description: 'When the session last changed.',
+    }),
+    columns: t.field({
+      type: [ImportColumnRef],
+      description: 'Every non-blank header of the data sheet, in sheet order, with its status.',
+      resolve: (s) => s.columns.map((column) => ({ ...column, companyId: s.companyId })),
+    }),
+    rowCount: t.exposeInt('rowCount', {
+      description: 'Data rows read from the file (blank rows are not rows).',
+    }),
+    validRowCount: t.exposeInt('validRowCount', { description: 'Rows without errors.' }),
+    invalidRowCount: t.exposeInt('invalidRowCount', {
+      description: 'Rows with at least one error.',
+    }),
+    failure: t.field({
+      type: ImportFailureRef,
+      nullable: true,
+      description: 'Why the import failed, once FAILED.',
+      resolve: (s) => s.failure ?? null,
+    }),
+  }),
+});
+
+const isSessionCursor = (value: unknown): value is SessionCursor =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as SessionCursor).createdAt === 'string' &&
+  typeof (value as SessionCursor).id === 'string' &&
+  isUuid((value as SessionCursor).id);
+
+builder.queryFields((t) => ({
+  importSession: t.field({
+    type: ImportSessionRef,
+    nullable: true,
+    description: 'One import session of your company; null if there is none with this ID.',
+    args: { id: t.arg.id({ required: true, description: 'The session ID.' }) },
+    resolve: async (_root, args, ctx) => {
+      try {
+        const id = localId(args.id, 'ImportSession', 'import session');
+        return (await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? null;
+      } catch (error) {
+        if (error instanceof NotFoundError) return null;
+        throw error;
+      }
+    },
+  }),
+  importSessions: t.connection(
+    {
+      type: ImportSessionRef,
+      description: 'Import sessions of your company, newest first.',
+      resolve: async (_root, args, ctx) => {
+        const limit = pageSize(args.first);
+        const after = args.after ? decodeCursor(args.after, isSessionCursor) : null;
+        const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
+        const edges = page.sessions.map((session) => ({
+          node: session,
+          cursor: encodeCursor({ createdAt: session.createdAt.toISOString(), id: session.id }),
+        }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: after !== null,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
+      },
+    },
+    { name: 'ImportSessionConnection', description: 'A page of import sessions.' },
+    { name: 'ImportSessionEdge', description: 'An import session and its cursor.' },
+  ),
+}));
+
+function sessionId(globalId: string): string {
+  return localId(globalId, 'ImportSession', 'import session');
+}
+
+builder.mutationFields((t) => ({
+  startImport: t.fieldWithInput({
+    type: ImportSessionRef,
+    description:
+      'Stage 1: uploads an .xlsx file (multipart request) and starts reading it in the background. Returns at once with the session at UPLOAD and busy; follow it with importSessionUpdated.',
+    typeOptions: { description: 'The file to import and an optional comment.' },
+    errors: { types: [EmptyFileError, NotAWorkbookError, FileTooLargeError, ...inputErrors] },
+    input: {
+      file: t.input.field({ type: 'Upload', required: true, description: 'The .xlsx file.' }),
+      comment: t.input.string({
+        description: 'A note kept with the import (at most 1,000 characters).',
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const upload = await readUploadedFile(input.file, ctx.config.MAX_UPLOAD_BYTES);
+      checkUploadedFile(upload.content, ctx.config.MAX_UPLOAD_BYTES);
+      const session = await createImportSession(ctx.db, {
+        companyId: ctx.auth.companyId,
+        fileName: upload.fileName,
+        content: upload.content,
+        comment: input.comment?.trim().slice(0, 1000) || null,
+      });
+      ctx.importWorker.wake();
+      return session;
+    },
+  }),
+  confirmCustomFields: t.fieldWithInput({
+    type: ImportSessionRef,
+    description:
+      'Stage 2: adds the chosen new columns as custom fields of the company (for all its users) and ignores the other new columns; the import moves on.',
+    typeOptions: { description: 'The session and the headers of the new columns to add.' },
+    errors: {
+      types: [NotFoundError, WrongStageError, SessionBusyError, UnknownHeaderError, NameTakenError],
+    },
+    input: {
+      sessionId: t.input.id({ required: true, description: 'The import session.' }),
+      addToDatabase: t.input.stringList({
+        required: true,
+        description: 'Headers (status NEW) to add as custom fields; an empty list adds none.',
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const session = await confirmCustomFields(
+        ctx.db,
+        ctx.auth.companyId,
+        sessionId(input.sessionId),
+        input.addToDatabase,
+      );
+      ctx.events.publishSessionUpdated(session.id);
+      return session;
+    },
+  }),
+  cancelImport: t.fieldWithInput({
+    type: ImportSessionRef,
+    description:
+      'Cancels an import at any stage before the commit, stopping its background work. No user is changed.',
+    typeOptions: { description: 'The session to cancel.' },
+    errors: { types: [NotFoundError, WrongStageError] },
+    input: { sessionId: t.input.id({ required: true, description: 'The import session.' }) },
+    resolve: async (_root, { input }, ctx) => {
+      const session = await cancelImport(ctx.db, ctx.auth.companyId, sessionId(input.sessionId));
+      ctx.events.publishSessionUpdated(session.id);
+      return session;
+    },
+  }),
+}));
+
+builder.subscriptionType({
+  description: 'Live updates, over Server-Sent Events or graphql-ws on /graphql.',
+  fields: (t) => ({
+    importSessionUpdated: t.field({
+      type: ImportSessionRef,
+      description:
+        'The session now, then again on every change (stage, busy, progress at least every 250 ms while busy). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
+      args: { id: t.arg.id({ required: true, description: 'The import session to follow.' }) },
+      subscribe: (_root, args, ctx) => {
+        const id = sessionId(args.id);
+        return new Repeater<ImportSession>(async (push, stop) => {
+          const updates = ctx.events.subscribeSessionUpdated(id)[Symbol.asyncIterator]();
+          stop.then(() => updates.return?.());
+          let session = await findImportSession(ctx.db, ctx.auth.companyId, id);
+          if (!session) {
+            stop(
+              new GraphQLError(
+                `No import session with ID ${JSON.stringify(args.id)} exists in your company.`,
+                {
+                  extensions: { code: 'NOT_FOUND' },
+                },
+              ),
+            );
+            return;
+          }
+          await push(session);
+          while (!ENDED_STAGES.has(session.stage)) {
+            const next = await Promise.race([updates.next(), stop.then(() => null)]);
+            if (!next || next.done) return;
+            session = (await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? session;
+            await push(session);
+          }
+          stop();
+        });
+      },
+      resolve: (session) => session,
+    }),
+  }),
+});

@@ -1,0 +1,19 @@
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.js';
+import './scalars.js';
+import './errors.js';
+import './company.js';
+import './fields.js';
+import './training-groups.js';
+import './rules.js';
+import './users.js';
+
+export const schema = builder.toSchema({ sortSchema: true });
+
+/** The SDL committed as schema/schema.graphql. */
+export function printSortedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+import './downloads.js';
+import './import-session.js';

@@ -1,0 +1,127 @@
+import { Worker } from 'node:worker_threads';
+import {
+  corruptFileError,
+  type ReadEvent,
+  type ReadLimits,
+  timeLimitError,
+  WorkbookReadError,
+} from './read-workbook.js';
+import type { ReadWorkerData, ReadWorkerMessage } from './read-worker.js';
+
+export interface ReadWorkerOptions {
+  /** The worker's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`), default 512. */
+  maxOldGenerationSizeMb?: number;
+}
+
+const DEFAULT_MAX_OLD_GENERATION_SIZE_MB = 512;
+/** 'rows' events in flight before the worker waits for `onEvent` to catch up. */
+const MAX_PENDING_BATCHES = 4;
+/** The worker reports its own TIME_LIMIT; this much later it is terminated instead. */
+const TERMINATION_GRACE_MS = 2000;
+
+/**
+ * Node 20 applies neither the parent's tsx loader nor `--import tsx` in `execArgv` to a
+ * worker's entry module, so the worker starts from this script: it registers tsx's ESM
+ * loader in the worker thread, then imports the TypeScript entry. Works the same under
+ * `tsx server/main.ts` and under vitest (which loads TypeScript only in its own runner).
+ */
+const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => {
+  register();
+  return import(${JSON.stringify(new URL('./read-worker.ts', import.meta.url).href)});
+});`;
+
+/**
+ * Runs readWorkbook in a worker thread with a heap limit, handing each event to `onEvent`
+ * in order. If `onEvent` returns a promise, the next event waits for it, and the worker
+ * stops reading while several 'rows' events are still being handled (the time it waits
+ * counts against the time budget).
+ *
+ * Rejects with a WorkbookReadError for anything wrong with the file, including a worker
+ * that runs out of memory (RESOURCE_LIMIT), crashes (CORRUPT_FILE) or overruns the time
+ * budget (TIME_LIMIT; it is terminated). On abort the worker is terminated and the promise
+ * rejects with `signal.reason`; if `onEvent` throws, with that error. A worker that cannot
+ * even start is a deployment bug and rejects with a plain Error.
+ */
+export async function readWorkbookInWorker(
+  filePath: string,
+  limits: ReadLimits,
+  onEvent: (event: ReadEvent) => void | Promise<void>,
+  signal?: AbortSignal,
+  options: ReadWorkerOptions = {},
+): Promise<void> {
+  signal?.throwIfAborted();
+  const workerData: ReadWorkerData = {
+    filePath,
+    limits,
+    maxPendingBatches: MAX_PENDING_BATCHES,
+  };
+  const worker = new Worker(WORKER_BOOTSTRAP, {
+    eval: true,
+    // The parent's flags (tsx's own loader among them) do not help the worker.
+    execArgv: [],
+    workerData,
+    resourceLimits: {
+      maxOldGenerationSizeMb: options.maxOldGenerationSizeMb ?? DEFAULT_MAX_OLD_GENERATION_SIZE_MB,
+    },
+  });
+
+  return new Promise<void>((resolve, reject) => {
+    let started = false;
+    let settled = false;
+    // Messages are handled one at a time, in order, each after the previous onEvent.
+    let handling = Promise.resolve();
+
+    const timer = setTimeout(() => {
+      settle(timeLimitError(limits.timeBudgetMs));
+    }, limits.timeBudgetMs + TERMINATION_GRACE_MS);
+    const onAbort = () => settle(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    function settle(error?: unknown): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      if (error === undefined) resolve();
+      else reject(error);
+    }
+
+    async function handle(message: ReadWorkerMessage): Promise<void> {
+      if (message.type === 'event') {
+        await onEvent(message.event);
+        if (message.event.type === 'rows') worker.postMessage('ack');
+      } else if (message.type === 'done') {
+        settle();
+      } else if (message.type === 'failed') {
+        settle(new WorkbookReadError(message.code, message.message, message.details));
+      }
+    }
+
+    worker.on('message', (message: ReadWorkerMessage) => {
+      if (message.type === 'started') started = true;
+      handling = handling.then(() => (settled ? undefined : handle(message))).catch(settle);
+    });
+    worker.on('error', (error: Error & { code?: string }) => {
+      if (!started) {
+        settle(new Error('The workbook reader worker failed to start.', { cause: error }));
+      } else if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        settle(
+          new WorkbookReadError(
+            'RESOURCE_LIMIT',
+            'Reading the file needed more memory than an import may use. Remove unused sheets, images or formatting, or split the users over several files.',
+            { reason: error.message },
+          ),
+        );
+      } else {
+        settle(corruptFileError(error.message));
+      }
+    });
+    // After the messages posted before it, which may still be waiting on onEvent.
+    worker.on('exit', (exitCode) => {
+      handling = handling.then(() =>
+        settle(corruptFileError(`the reader exited with code ${exitCode}`)),
+      );
+    });
+  });
+}

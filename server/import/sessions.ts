@@ -1,0 +1,233 @@
+import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import type { Database } from '../../drizzle/client.js';
+import {
+  type ImportColumn,
+  importRows,
+  importSessions,
+  uploadFiles,
+} from '../../drizzle/tables.js';
+import {
+  EmptyFileError,
+  FileTooLargeError,
+  NotAWorkbookError,
+  NotFoundError,
+  SessionBusyError,
+  UnknownHeaderError,
+  WrongStageError,
+} from '../errors.js';
+import { createCustomField, type UserField } from '../settings/fields.js';
+
+export type ImportSession = typeof importSessions.$inferSelect;
+export type ImportStage = ImportSession['stage'];
+
+/** Stages before the commit: an import there can still be cancelled. */
+export const CANCELLABLE_STAGES: ImportStage[] = [
+  'UPLOAD',
+  'CUSTOM_FIELDS',
+  'VALIDATION',
+  'REVIEW',
+  'GROUP_ASSIGNMENT',
+];
+
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
+
+/** The checks on the bytes that can be made before anything is stored. */
+export function checkUploadedFile(content: Buffer, maxBytes: number): void {
+  if (content.length === 0) throw new EmptyFileError();
+  if (content.length > maxBytes) throw new FileTooLargeError(maxBytes);
+  if (content.subarray(0, 4).equals(OLE2_MAGIC)) {
+    throw new NotAWorkbookError(
+      'The file is an old .xls workbook or a password-protected one. Save it from Excel as .xlsx without a password and upload it again.',
+    );
+  }
+  if (!content.subarray(0, 4).equals(ZIP_MAGIC)) throw new NotAWorkbookError();
+}
+
+/** Stores the upload and creates the session at UPLOAD, waiting for background work. */
+export async function createImportSession(
+  db: Database,
+  input: { companyId: string; fileName: string; content: Buffer; comment: string | null },
+): Promise<ImportSession> {
+  return db.transaction(async (tx) => {
+    const [file] = await tx
+      .insert(uploadFiles)
+      .values({
+        companyId: input.companyId,
+        fileName: input.fileName,
+        size: input.content.length,
+        content: input.content,
+      })
+      .returning({ id: uploadFiles.id });
+    if (!file) throw new Error('upload insert returned nothing');
+    const [session] = await tx
+      .insert(importSessions)
+      .values({
+        companyId: input.companyId,
+        uploadFileId: file.id,
+        fileName: input.fileName,
+        fileSize: input.content.length,
+        comment: input.comment,
+        stage: 'UPLOAD',
+        busy: true,
+        progress: { phase: 'QUEUED', done: 0, total: null },
+      })
+      .returning();
+    if (!session) throw new Error('session insert returned nothing');
+    return session;
+  });
+}
+
+export async function findImportSession(
+  db: Database,
+  companyId: string,
+  id: string,
+): Promise<ImportSession | undefined> {
+  const [session] = await db
+    .select()
+    .from(importSessions)
+    .where(and(eq(importSessions.companyId, companyId), eq(importSessions.id, id)));
+  return session;
+}
+
+export async function findImportSessions(db: Database, companyId: string, ids: string[]) {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(importSessions)
+    .where(and(eq(importSessions.companyId, companyId), inArray(importSessions.id, ids)));
+}
+
+export interface SessionCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** Newest first, by keyset on (created_at, id). */
+export async function listImportSessionsPage(
+  db: Database,
+  companyId: string,
+  options: { limit: number; after?: SessionCursor | null },
+): Promise<{ sessions: ImportSession[]; hasNextPage: boolean }> {
+  const after = options.after;
+  const rows = await db
+    .select()
+    .from(importSessions)
+    .where(
+      and(
+        eq(importSessions.companyId, companyId),
+        after
+          ? or(
+              lt(importSessions.createdAt, new Date(after.createdAt)),
+              and(
+                eq(importSessions.createdAt, new Date(after.createdAt)),
+                lt(importSessions.id, after.id),
+              ),
+            )
+          : undefined,
+      ),
+    )
+    .orderBy(desc(importSessions.createdAt), desc(importSessions.id))
+    .limit(options.limit + 1);
+  return { sessions: rows.slice(0, options.limit), hasNextPage: rows.length > options.limit };
+}
+
+/** Headers to fields: a header matches a field label ignoring case and surrounding spaces. */
+export function matchColumns(headers: string[], fields: UserField[]): ImportColumn[] {
+  const byLabel = new Map(fields.map((field) => [field.label.trim().toLowerCase(), field.key]));
+  return headers.flatMap((header, columnIndex) => {
+    const trimmed = header.trim();
+    if (!trimmed) return [];
+    const fieldKey = byLabel.get(trimmed.toLowerCase()) ?? null;
+    return [{ header: trimmed, columnIndex, fieldKey, status: fieldKey ? 'MATCHED' : 'NEW' }];
+  });
+}
+
+async function lockSession(tx: Database, companyId: string, id: string): Promise<ImportSession> {
+  const [session] = await tx
+    .select()
+    .from(importSessions)
+    .where(and(eq(importSessions.companyId, companyId), eq(importSessions.id, id)))
+    .for('update');
+  if (!session) throw new NotFoundError('import session', id);
+  return session;
+}
+
+function assertStage(session: ImportSession, expected: ImportStage[]): void {
+  if (!expected.includes(session.stage)) throw new WrongStageError(session.stage, expected);
+}
+
+/**
+ * Stage 2: creates the chosen new columns as company custom fields (for all users of the
+ * company) and ignores the other new columns. Then the session moves on to validation.
+ */
+export async function confirmCustomFields(
+  db: Database,
+  companyId: string,
+  sessionId: string,
+  addToDatabase: string[],
+): Promise<ImportSession> {
+  return db.transaction(async (tx) => {
+    const session = await lockSession(tx, companyId, sessionId);
+    assertStage(session, ['CUSTOM_FIELDS']);
+    if (session.busy) throw new SessionBusyError(session.stage);
+    const newColumns = new Map(
+      session.columns
+        .filter((column) => column.status === 'NEW')
+        .map((column) => [column.header.toLowerCase(), column]),
+    );
+    const wanted = [...new Set(addToDatabase.map((header) => header.trim().toLowerCase()))];
+    const unknown = wanted.filter((header) => !newColumns.has(header));
+    if (unknown.length > 0) {
+      throw new UnknownHeaderError(
+        addToDatabase.filter((header) => unknown.includes(header.trim().toLowerCase())),
+      );
+    }
+    const addedKeys = new Map<string, string>();
+    for (const header of wanted) {
+      const column = newColumns.get(header) as ImportColumn;
+      const field = await createCustomField(tx, companyId, column.header);
+      addedKeys.set(header, field.key);
+    }
+    const columns = session.columns.map((column): ImportColumn => {
+      if (column.status !== 'NEW') return column;
+      const fieldKey = addedKeys.get(column.header.toLowerCase());
+      return fieldKey ? { ...column, fieldKey, status: 'ADDED' } : { ...column, status: 'IGNORED' };
+    });
+    // Validation arrives with the next stages; until then the session waits at VALIDATION.
+    const [updated] = await tx
+      .update(importSessions)
+      .set({ columns, stage: 'VALIDATION', busy: false, updatedAt: new Date() })
+      .where(eq(importSessions.id, sessionId))
+      .returning();
+    return updated as ImportSession;
+  });
+}
+
+/** Ends an import before its commit; staged rows go at once, no user is changed. */
+export async function cancelImport(
+  db: Database,
+  companyId: string,
+  sessionId: string,
+): Promise<ImportSession> {
+  return db.transaction(async (tx) => {
+    const session = await lockSession(tx, companyId, sessionId);
+    assertStage(session, CANCELLABLE_STAGES);
+    // Bumping the attempt makes a worker still busy with the session fail its next write.
+    const [updated] = await tx
+      .update(importSessions)
+      .set({
+        stage: 'CANCELLED',
+        busy: false,
+        progress: null,
+        attempt: sql`${importSessions.attempt} + 1`,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: new Date(),
+      })
+      .where(eq(importSessions.id, sessionId))
+      .returning();
+    await tx.delete(importRows).where(eq(importRows.sessionId, sessionId));
+    return updated as ImportSession;
+  });
+}

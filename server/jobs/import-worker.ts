@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { and, eq, sql } from 'drizzle-orm';
+import { type Database, queryRows } from '../../drizzle/client.js';
+import { type ImportProgress, importRows, importSessions } from '../../drizzle/tables.js';
+import type { Config } from '../config.js';
+import { readUpload } from '../import/read-upload.js';
+import { WorkbookReadError } from '../import/read-workbook.js';
+import type { ImportSession } from '../import/sessions.js';
+import type { Logger } from '../logger.js';
+import type { ImportEvents } from '../pubsub.js';
+import { listUserFields } from '../settings/fields.js';
+
+export interface ImportWorkerOptions {
+  db: Database;
+  config: Config;
+  logger: Logger;
+  events: ImportEvents;
+  /** How long a claim lasts without renewal; another process may take the session after. */
+  leaseMs?: number;
+  /** How often to look for work when nobody called wake(). */
+  pollIntervalMs?: number;
+}
+
+export interface ImportWorker {
+  /** Look for work now (called after startImport, so progress starts at once). */
+  wake(): void;
+  /** Stops taking work and waits for the current step to end or be released. */
+  stop(): Promise<void>;
+}
+
+/** Progress is written and published at most this often while a step runs. */
+const PROGRESS_INTERVAL_MS = 200;
+
+/** Ends the current step: the lease was lost or the session was cancelled. */
+class LostClaimError extends Error {}
+
+/**
+ * Background work on import sessions. The session row is the unit of work: a process claims a
+ * busy session whose lease is free or expired (`FOR UPDATE SKIP LOCKED`, so two processes never
+ * take the same one), renews the lease while it works, and writes only while its attempt
+ * number is still current, so a step redone after a crash cannot be mixed with a stale one.
+ */
+export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
+  const { db, config, logger, events } = options;
+  const leaseMs = options.leaseMs ?? 30_000;
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  let stopped = false;
+  let wakeUp: (() => void) | null = null;
+  let current: AbortController | null = null;
+
+  async function claimSession(): Promise<ImportSession | null> {
+    const claimed = await queryRows<{ id: string }>(
+      db,
+      sql`
+      update import_sessions
+      set lease_owner = ${owner},
+          lease_expires_at = now() + ${`${leaseMs} milliseconds`}::interval,
+          attempt = attempt + 1
+      where id = (
+        select id from import_sessions
+        where busy and (lease_expires_at is null or lease_expires_at < now())
+        order by updated_at
+        limit 1
+        for update skip locked
+      )
+      returning id`,
+    );
+    const id = claimed[0]?.id;
+    if (!id) return null;
+    const [session] = await db.select().from(importSessions).where(eq(importSessions.id, id));
+    return session ?? null;
+  }
+
+  /** Writes to the session only while this claim is current; false when it is not. */
+  async function updateClaimed(
+    session: ImportSession,
+    values: Partial<typeof importSessions.$inferInsert>,
+  ): Promise<boolean> {
+    const updated = await db
+      .update(importSessions)
+      .set({ ...values, updatedAt: new Date() })
+      .where(and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)))
+      .returning({ id: importSessions.id });
+    if (updated.length > 0) events.publishSessionUpdated(session.id);
+    return updated.length > 0;
+  }
+
+  async function renewLease(session: ImportSession): Promise<boolean> {
+    const renewed = await db
+      .update(importSessions)
+      .set({ leaseExpiresAt: sql`now() + ${`${leaseMs} milliseconds`}::interval` })
+      .where(and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)))
+      .returning({ id: importSessions.id });
+    return renewed.length > 0;
+  }
+
+  const released = { busy: false, progress: null, leaseOwner: null, leaseExpiresAt: null };
+
+  async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
+    let lastProgressAt = 0;
+    let progressWrite: Promise<void> = Promise.resolve();
+    const onProgress = (progress: ImportProgress) => {
+      const now = Date.now();
+      if (now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
+      lastProgressAt = now;
+      progressWrite = progressWrite.then(async () => {
+        if (!(await updateClaimed(session, { progress }))) abort.abort(new LostClaimError());
+      });
+    };
+    try {
+      const fields = await listUserFields(db, session.companyId);
+      const result = await readUpload(db, session, {
+        fields,
+        limits: {
+          maxRows: config.MAX_ROWS,
+          maxColumns: 500,
+          maxInflatedBytes: config.MAX_INFLATED_BYTES,
+          maxEntries: 10_000,
+          timeBudgetMs: config.READ_TIME_LIMIT_MS,
+        },
+        onProgress,
+        signal: abort.signal,
+      });
+      await progressWrite;
+      const hasNewColumns = result.columns.some((column) => column.status === 'NEW');
+      await updateClaimed(session, {
+        ...released,
+        columns: result.columns,
+        rowCount: result.rowCount,
+        // Validation arrives with the next stages; until then the session waits at VALIDATION.
+        stage: hasNewColumns ? 'CUSTOM_FIELDS' : 'VALIDATION',
+      });
+    } catch (error) {
+      await progressWrite.catch(() => {});
+      if (abort.signal.aborted) throw new LostClaimError();
+      if (!(error instanceof WorkbookReadError)) throw error;
+      await db.delete(importRows).where(eq(importRows.sessionId, session.id));
+      await updateClaimed(session, {
+        ...released,
+        stage: 'FAILED',
+        rowCount: 0,
+        failure: { code: error.code, message: error.message },
+      });
+    }
+  }
+
+  async function runClaimed(session: ImportSession): Promise<void> {
+    const abort = new AbortController();
+    current = abort;
+    const renewal = setInterval(() => {
+      renewLease(session).then(
+        (renewed) => {
+          if (!renewed) abort.abort(new LostClaimError());
+        },
+        (error: unknown) => logger.warn('lease renewal failed', { error: String(error) }),
+      );
+    }, leaseMs / 3);
+    try {
+      if (session.stage === 'UPLOAD') {
+        await runUploadStep(session, abort);
+      } else {
+        throw new Error(`no background step for stage ${session.stage}`);
+      }
+    } catch (error) {
+      if (error instanceof LostClaimError) {
+        // On shutdown, hand the session back at once instead of after the lease runs out.
+        if (stopped) {
+          await db
+            .update(importSessions)
+            .set({ leaseOwner: null, leaseExpiresAt: null })
+            .where(
+              and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)),
+            );
+        }
+        logger.info('import step stopped: the session was cancelled or claimed elsewhere', {
+          sessionId: session.id,
+        });
+        return;
+      }
+      logger.error('import step failed', { sessionId: session.id, error: String(error) });
+      await db.delete(importRows).where(eq(importRows.sessionId, session.id));
+      await updateClaimed(session, {
+        ...released,
+        stage: 'FAILED',
+        failure: {
+          code: 'INTERNAL_ERROR',
+          message:
+            'Muster could not process this import because of an internal error. Start it again; if it fails again, contact your operator.',
+        },
+      });
+    } finally {
+      clearInterval(renewal);
+      current = null;
+    }
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      let session: ImportSession | null = null;
+      try {
+        session = await claimSession();
+      } catch (error) {
+        logger.error('claiming import work failed', { error: String(error) });
+      }
+      if (session) {
+        await runClaimed(session);
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollIntervalMs);
+        wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeUp = null;
+    }
+  })();
+
+  return {
+    wake: () => wakeUp?.(),
+    stop: async () => {
+      stopped = true;
+      current?.abort(new LostClaimError());
+      wakeUp?.();
+      await loop;
+    },
+  };
+}
