@@ -15,6 +15,10 @@ const configSchema = z.object({
   MAX_ROWS: integer(1_000_000),
   /** Cap on the bytes a workbook inflates to, enforced while inflating (zip bombs). */
   MAX_INFLATED_BYTES: integer(2 * 1024 * 1024 * 1024),
+  /** How long a process's claim on an import's background work lasts without renewal. */
+  WORK_LEASE_SECONDS: integer(30),
+  /** Days after which ended imports lose their staged rows and stored file, and idle ones end. */
+  IMPORT_RETENTION_DAYS: integer(7),
   /** Time allowed for reading one workbook before it fails. */
   READ_TIME_LIMIT_MS: integer(10 * 60 * 1000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -7,6 +7,7 @@ import { bootstrapDefaultCompany } from './bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDirectory } from './data-dir-lock.js';
 import { startImportWorker } from './jobs/import-worker.js';
+import { scheduleRetention } from './jobs/retention.js';
 import type { Logger } from './logger.js';
 import { createInProcessImportEvents } from './pubsub.js';
 
@@ -28,7 +29,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await database.migrate();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
     const events = createInProcessImportEvents();
-    const importWorker = startImportWorker({ db: database.db, config, logger, events });
+    const importWorker = startImportWorker({
+      db: database.db,
+      config,
+      logger,
+      events,
+      leaseMs: config.WORK_LEASE_SECONDS * 1000,
+    });
+    const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
+      logger.error('purging old imports failed', { error: String(error) }),
+    );
     const app = createApp({ db: database.db, config, logger, events, importWorker });
     const server = createServer(app.handle);
     const closeWebSocket = app.attachWebSocket(server);
@@ -42,6 +52,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       url: `http://${host}:${port}`,
       bootstrapToken: bootstrap?.token ?? null,
       close: async () => {
+        stopRetention();
         await closeWebSocket();
         await new Promise<void>((resolveClose) => {
           server.close(() => resolveClose());

@@ -1,0 +1,79 @@
+import { and, eq, inArray, isNotNull, lt, notInArray, sql } from 'drizzle-orm';
+import type { Database } from '../../drizzle/client.js';
+import { importRows, importSessions, uploadFiles } from '../../drizzle/tables.js';
+
+const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
+
+/**
+ * Keeps the database from growing without bound: sessions idle longer than the retention
+ * period are cancelled, and ended sessions older than it lose their staged rows and stored
+ * upload. The sessions themselves stay, as the history of imports.
+ */
+export async function purgeOldImports(
+  db: Database,
+  retentionDays: number,
+  now = new Date(),
+): Promise<{ cancelled: number; purged: number }> {
+  const cutoff = new Date(now.getTime() - retentionDays * 24 * 60 * 60 * 1000);
+  const cancelled = await db
+    .update(importSessions)
+    .set({
+      stage: 'CANCELLED',
+      busy: false,
+      progress: null,
+      attempt: sql`${importSessions.attempt} + 1`,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      failure: null,
+    })
+    .where(
+      and(
+        notInArray(importSessions.stage, [...ENDED_STAGES]),
+        eq(importSessions.busy, false),
+        lt(importSessions.updatedAt, cutoff),
+      ),
+    )
+    .returning({ id: importSessions.id });
+  const ended = await db
+    .select({ id: importSessions.id, uploadFileId: importSessions.uploadFileId })
+    .from(importSessions)
+    .where(
+      and(
+        inArray(importSessions.stage, [...ENDED_STAGES]),
+        lt(importSessions.updatedAt, cutoff),
+        isNotNull(importSessions.uploadFileId),
+      ),
+    );
+  if (ended.length > 0) {
+    const sessionIds = ended.map((session) => session.id);
+    await db.transaction(async (tx) => {
+      await tx.delete(importRows).where(inArray(importRows.sessionId, sessionIds));
+      await tx
+        .update(importSessions)
+        .set({ uploadFileId: null })
+        .where(inArray(importSessions.id, sessionIds));
+      await tx.delete(uploadFiles).where(
+        inArray(
+          uploadFiles.id,
+          ended.map((session) => session.uploadFileId as string),
+        ),
+      );
+    });
+  }
+  return { cancelled: cancelled.length, purged: ended.length };
+}
+
+/** Runs purgeOldImports now and then hourly; returns the function that stops it. */
+export function scheduleRetention(
+  db: Database,
+  retentionDays: number,
+  onError: (error: unknown) => void,
+): () => void {
+  const run = () => {
+    purgeOldImports(db, retentionDays).catch(onError);
+  };
+  run();
+  const timer = setInterval(run, 60 * 60 * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}

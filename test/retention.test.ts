@@ -1,0 +1,68 @@
+import { eq } from 'drizzle-orm';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importRows, importSessions, uploadFiles } from '../drizzle/tables.js';
+import { createImportSession } from '../server/import/sessions.js';
+import { purgeOldImports } from '../server/jobs/retention.js';
+import { createTestApp, type TestApp } from './app.js';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await createTestApp();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+async function sessionAt(
+  companyId: string,
+  stage: (typeof importSessions.$inferSelect)['stage'],
+  daysAgo: number,
+) {
+  const workbook = new ExcelJS.Workbook();
+  workbook.addWorksheet('Users').addRow(['Email', 'userName', 'reference']);
+  const session = await createImportSession(t.db, {
+    companyId,
+    fileName: 'old.xlsx',
+    content: Buffer.from(await workbook.xlsx.writeBuffer()),
+    comment: null,
+  });
+  const updatedAt = new Date(Date.now() - daysAgo * 24 * 60 * 60 * 1000);
+  await t.db
+    .update(importSessions)
+    .set({ stage, busy: false, updatedAt })
+    .where(eq(importSessions.id, session.id));
+  await t.db
+    .insert(importRows)
+    .values({ sessionId: session.id, rowNumber: 2, cells: ['a@b.c', 'A', '1'] });
+  return session;
+}
+
+async function state(id: string) {
+  const [session] = await t.db.select().from(importSessions).where(eq(importSessions.id, id));
+  const rows = await t.db.select().from(importRows).where(eq(importRows.sessionId, id));
+  const files = session?.uploadFileId
+    ? await t.db
+        .select({ id: uploadFiles.id })
+        .from(uploadFiles)
+        .where(eq(uploadFiles.id, session.uploadFileId))
+    : [];
+  return { stage: session?.stage, rows: rows.length, file: files.length };
+}
+
+describe('retention', () => {
+  it('purges ended imports past the retention period and ends idle ones, keeping recent ones', async () => {
+    const company = await t.createTestCompany();
+    const oldCompleted = await sessionAt(company.companyId, 'COMPLETED', 8);
+    const oldIdle = await sessionAt(company.companyId, 'CUSTOM_FIELDS', 8);
+    const recentEnded = await sessionAt(company.companyId, 'FAILED', 1);
+    const recentIdle = await sessionAt(company.companyId, 'VALIDATION', 1);
+
+    await purgeOldImports(t.db, 7);
+
+    expect(await state(oldCompleted.id)).toEqual({ stage: 'COMPLETED', rows: 0, file: 0 });
+    expect(await state(oldIdle.id)).toEqual({ stage: 'CANCELLED', rows: 0, file: 0 });
+    expect(await state(recentEnded.id)).toEqual({ stage: 'FAILED', rows: 1, file: 1 });
+    expect(await state(recentIdle.id)).toEqual({ stage: 'VALIDATION', rows: 1, file: 1 });
+  });
+});
