@@ -59,29 +59,25 @@ export async function readUpload(
   await writeFile(path, file.content);
   let columns: ImportColumn[] = [];
   let rowCount = 0;
-  // Events arrive faster than one COPY finishes: chain them so batches are staged in order.
-  let staging: Promise<void> = Promise.resolve();
   try {
+    // The reader waits for each batch's COPY before sending more: memory stays flat.
     await readWorkbookInWorker(
       path,
       { ...options.limits, requiredHeaders: builtInFields.map((field) => field.label) },
-      (event) => {
+      async (event) => {
         if (event.type === 'progress') {
           options.onProgress({ phase: event.phase, done: event.done, total: event.total });
         } else if (event.type === 'header') {
           columns = matchColumns(event.headers, options.fields);
         } else {
           rowCount += event.rows.length;
-          const rows = event.rows;
-          staging = staging.then(() => copyImportRows(db, session.id, rows));
+          await copyImportRows(db, session.id, event.rows);
         }
       },
       options.signal,
     );
   } finally {
-    await staging.catch(() => {});
     await rm(path, { force: true });
   }
-  await staging;
   return { columns, rowCount };
 }

@@ -169,13 +169,13 @@ export async function* readWorkbook(
       validateEntrySizes: true,
     });
     const entries = yield* inflateAllEntries(zip, limits, clock);
-    const sheets = await listSheets(zip, entries);
+    const sheets = await listSheets(zip, entries, clock);
     yield* readDataSheet(zip, entries, sheets, limits, clock);
   } catch (error) {
     if (error instanceof WorkbookReadError) throw error;
     if (signal?.aborted && error === signal.reason) throw error;
-    // exceljs, saxes, unzipper and yauzl throw plain errors (a TypeError for a shared string
-    // index out of range, "undefined entity" for a DOCTYPE): all of them mean a bad file.
+    // exceljs, saxes, unzipper and yauzl throw plain errors ("undefined entity" for a
+    // DOCTYPE, TypeErrors for parts that are not what exceljs expects): all mean a bad file.
     throw corruptFileError(error instanceof Error ? error.message : String(error));
   } finally {
     clock.stop();
@@ -283,18 +283,23 @@ async function* inflateAllEntries(
  * "very hidden" sheets (`<sheet state="hidden">`, which the streaming reader exposes as
  * `worksheetReader.state` and in `model.sheets`) are left out: users never see them.
  */
-async function listSheets(zip: ZipFile, entries: Map<string, Entry>): Promise<SheetList> {
+async function listSheets(
+  zip: ZipFile,
+  entries: Map<string, Entry>,
+  clock: ReadClock,
+): Promise<SheetList> {
   const workbook = entries.get(WORKBOOK_PART);
   const relationships = entries.get(WORKBOOK_RELS_PART);
   if (!workbook || !relationships) {
     throw corruptFileError(`the zip has no ${WORKBOOK_RELS_PART}`);
   }
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(
-    Readable.from(rebuildZip(zip, [workbook, relationships])),
-    READER_OPTIONS,
-  );
-  for await (const _worksheet of reader) {
+  const input = Readable.from(rebuildZip(zip, [workbook, relationships]));
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, READER_OPTIONS);
+  try {
     // The rebuilt zip holds no worksheets: iterating only makes exceljs parse the two parts.
+    for await (const _tick of clock.withTicks(reader)) clock.check();
+  } finally {
+    input.destroy();
   }
   const { model, workbookRels = [] } = reader as unknown as WorkbookReaderInternals;
   const visible: WorksheetPart[] = [];
@@ -418,6 +423,7 @@ async function* readSheet(
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   let headers: string[] | undefined;
   let skipped: SkippedSheet | undefined;
+  let previousRowNumber = 0;
   let rowCount = 0;
   let batch: { rowNumber: number; cells: (string | null)[] }[] = [];
   for await (const row of clock.withTicks(worksheet)) {
@@ -426,9 +432,14 @@ async function* readSheet(
       yield { type: 'progress', phase: 'READING', done: rowCount, total: null };
     }
     if (row === TICK || skipped) continue;
-    if (!Number.isSafeInteger(row.number) || row.number < 1) {
-      throw new Error(`a row of sheet "${sheetName}" has no valid row number`);
+    // Row numbers identify staged rows downstream, so they must be unique: a sound file
+    // lists its rows in ascending order.
+    if (!Number.isSafeInteger(row.number) || row.number <= previousRowNumber) {
+      throw new Error(
+        `sheet "${sheetName}" has a row numbered ${row.number} after row ${previousRowNumber}`,
+      );
     }
+    previousRowNumber = row.number;
     if (!headers) {
       const texts = readCells(row, row.cellCount, options.date1904);
       if (texts.every((text) => text === null)) continue;
@@ -530,8 +541,9 @@ export function convertCellValue(
   if (typeof value === 'number') return formatNumber(value);
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (value instanceof Date) return formatDate(value);
-  if ('richText' in value)
+  if ('richText' in value) {
     return convertCellValue(value.richText.map((run) => run.text ?? '').join(''));
+  }
   if ('error' in value) return value.error;
   if ('formula' in value || 'sharedFormula' in value) {
     const { result } = value;
@@ -739,9 +751,10 @@ export function corruptFileError(reason: string): WorkbookReadError {
 }
 
 export function timeLimitError(timeBudgetMs: number): WorkbookReadError {
+  const seconds = Math.max(1, Math.round(timeBudgetMs / 1000));
   return new WorkbookReadError(
     'TIME_LIMIT',
-    `Reading the file took longer than ${formatCount(Math.ceil(timeBudgetMs / 1000))} seconds, so it was stopped. Split the users over several smaller files.`,
+    `Reading the file took longer than ${formatCount(seconds)} ${seconds === 1 ? 'second' : 'seconds'}, so it was stopped. Split the users over several smaller files.`,
     { timeBudgetMs },
   );
 }
