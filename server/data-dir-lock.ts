@@ -11,7 +11,7 @@ export class DataDirectoryInUseError extends Error {
     readonly pid: number,
   ) {
     super(
-      `The data directory ${dataDir} is in use by a running Muster server (pid ${pid}). ` +
+      `The data directory ${dataDir} is in use by a running Muster server or admin command (pid ${pid}). ` +
         'Stop it first, or run both against Postgres with DATABASE_URL.',
     );
   }

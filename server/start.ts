@@ -47,7 +47,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       server.listen(config.PORT, config.HOST, () => resolveListen());
     });
     const { port } = server.address() as AddressInfo;
-    const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+    const host =
+      config.HOST === '0.0.0.0' || config.HOST === '::'
+        ? 'localhost'
+        : config.HOST.includes(':')
+          ? `[${config.HOST}]`
+          : config.HOST;
     return {
       url: `http://${host}:${port}`,
       bootstrapToken: bootstrap?.token ?? null,

@@ -5,7 +5,7 @@ import { createDatabase } from '../../drizzle/client.js';
 import { apiTokens, companies } from '../../drizzle/tables.js';
 import { createCompany, createToken, revokeToken, type TokenRole } from '../auth.js';
 import { loadConfig } from '../config.js';
-import { assertDataDirectoryFree } from '../data-dir-lock.js';
+import { lockDataDirectory } from '../data-dir-lock.js';
 
 const usage = `Usage: npm run admin -- <command>
 
@@ -28,8 +28,8 @@ function requireId(value: string | undefined, what: string): string {
   return value;
 }
 
-async function main(argv: string[]): Promise<unknown> {
-  const { positionals, values } = parseArgs({
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -38,6 +38,16 @@ async function main(argv: string[]): Promise<unknown> {
       help: { type: 'boolean', short: 'h' },
     },
   });
+}
+
+async function main(argv: string[]): Promise<unknown> {
+  let parsed: ReturnType<typeof parseCommandLine>;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { positionals, values } = parsed;
   const [command, argument] = positionals;
   if (values.help || !command) throw new UsageError('');
   const role = values.role?.toUpperCase();
@@ -51,7 +61,10 @@ async function main(argv: string[]): Promise<unknown> {
   }
 
   const config = loadConfig();
-  if (!config.DATABASE_URL) assertDataDirectoryFree(resolve(config.DATA_DIR));
+  // Held while the command runs, so a server cannot open the same PGlite directory meanwhile.
+  const releaseDataDir = config.DATABASE_URL
+    ? () => {}
+    : lockDataDirectory(resolve(config.DATA_DIR));
   const database = await createDatabase(
     config.DATABASE_URL
       ? { url: config.DATABASE_URL }
@@ -101,6 +114,7 @@ async function main(argv: string[]): Promise<unknown> {
     }
   } finally {
     await database.close();
+    releaseDataDir();
   }
 }
 
