@@ -62,6 +62,24 @@ export const serverSecrets = pgTable('server_secrets', {
   createdAt: createdAt(),
 });
 
+export const importStep = pgEnum('import_step', ['READ', 'VALIDATE', 'REVIEW', 'ASSIGN', 'COMMIT']);
+
+export interface ImportResult {
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: number;
+}
+
+/** One problem of one staged row, as validation wrote it. */
+export interface ImportRowError {
+  /** The column it concerns (0-based), or null for the row as a whole. */
+  columnIndex: number | null;
+  code: string;
+  message: string;
+  value: string | null;
+}
+
 export const companies = pgTable('companies', {
   id: uuid().primaryKey().defaultRandom(),
   name: text().notNull(),
@@ -186,6 +204,8 @@ export const importSessions = pgTable(
     stage: importStage().notNull().default('UPLOAD'),
     /** True while background work for the current stage is pending or running. */
     busy: boolean().notNull().default(true),
+    /** The background step to run while busy. */
+    step: importStep().notNull().default('READ'),
     uploadFileId: uuid('upload_file_id').references(() => uploadFiles.id, { onDelete: 'set null' }),
     fileName: text('file_name').notNull(),
     fileSize: bigint('file_size', { mode: 'number' }).notNull(),
@@ -195,7 +215,7 @@ export const importSessions = pgTable(
     rowCount: integer('row_count').notNull().default(0),
     validRowCount: integer('valid_row_count').notNull().default(0),
     invalidRowCount: integer('invalid_row_count').notNull().default(0),
-    result: jsonb().$type<Record<string, number>>(),
+    result: jsonb().$type<ImportResult>(),
     failure: jsonb().$type<{ code: string; message: string }>(),
     /** Lease of the worker process holding the session's background work. */
     leaseOwner: text('lease_owner'),
@@ -221,7 +241,8 @@ export const importRows = pgTable(
     rowNumber: integer('row_number').notNull(),
     /** Cell values as text, by column index (null: blank), as the reader converted them. */
     cells: jsonb().$type<(string | null)[]>().notNull(),
-    errors: jsonb().$type<unknown[]>(),
+    /** Null when the row is valid. */
+    errors: jsonb().$type<ImportRowError[]>(),
     action: text(),
     trainingGroupId: uuid('training_group_id'),
     matchedRuleId: uuid('matched_rule_id'),

@@ -14,6 +14,7 @@ import {
   cancelImport,
   checkUploadedFile,
   confirmCustomFields,
+  continueImport,
   createImportSession,
   findImportSession,
   findImportSessions,
@@ -290,6 +291,33 @@ builder.mutationFields((t) => ({
         input.addToDatabase,
       );
       ctx.events.publishSessionUpdated(session.id);
+      ctx.importWorker.wake();
+      return session;
+    },
+  }),
+  continueImport: t.fieldWithInput({
+    type: ImportSessionRef,
+    description:
+      'Moves on from the stage you are at: from VALIDATION (continue as-is: rows with errors are skipped) to REVIEW, from REVIEW to GROUP_ASSIGNMENT, and from GROUP_ASSIGNMENT to the commit. The work runs in the background; follow it with importSessionUpdated.',
+    typeOptions: { description: 'The session and the stage you are continuing from.' },
+    errors: { types: [NotFoundError, WrongStageError, SessionBusyError] },
+    input: {
+      sessionId: t.input.id({ required: true, description: 'The import session.' }),
+      stage: t.input.field({
+        type: ImportStageEnum,
+        required: true,
+        description: 'The stage you are continuing from; a stale or repeated call changes nothing.',
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const session = await continueImport(
+        ctx.db,
+        ctx.auth.companyId,
+        sessionId(input.sessionId),
+        input.stage,
+      );
+      ctx.events.publishSessionUpdated(session.id);
+      ctx.importWorker.wake();
       return session;
     },
   }),

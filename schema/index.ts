@@ -17,3 +17,4 @@ export function printSortedSchema(): string {
 
 import './downloads.js';
 import './import-session.js';
+import './import-rows.js';

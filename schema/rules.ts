@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { Context } from '../server/context.js';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../server/errors.js';
+import { requestGroupReassignment } from '../server/import/sessions.js';
 import {
   createDistributionRule,
   type DistributionRule,
@@ -96,6 +98,15 @@ builder.queryFields((t) => ({
   }),
 }));
 
+/** Rules changed: previews at GROUP_ASSIGNMENT are recomputed, and their followers told. */
+async function afterRulesChanged<Result>(ctx: Context, change: Promise<Result>): Promise<Result> {
+  const result = await change;
+  const sessionIds = await requestGroupReassignment(ctx.db, ctx.auth.companyId);
+  for (const id of sessionIds) ctx.events.publishSessionUpdated(id);
+  if (sessionIds.length > 0) ctx.importWorker.wake();
+  return result;
+}
+
 builder.mutationFields((t) => ({
   createDistributionRule: t.fieldWithInput({
     type: DistributionRuleRef,
@@ -123,10 +134,13 @@ builder.mutationFields((t) => ({
       }),
     },
     resolve: (_root, { input }, ctx) =>
-      createDistributionRule(ctx.db, ctx.auth.companyId, {
-        ...input,
-        trainingGroupId: localId(input.trainingGroupId, 'TrainingGroup', 'training group'),
-      }),
+      afterRulesChanged(
+        ctx,
+        createDistributionRule(ctx.db, ctx.auth.companyId, {
+          ...input,
+          trainingGroupId: localId(input.trainingGroupId, 'TrainingGroup', 'training group'),
+        }),
+      ),
   }),
   updateDistributionRule: t.fieldWithInput({
     type: DistributionRuleRef,
@@ -144,18 +158,21 @@ builder.mutationFields((t) => ({
       trainingGroupId: t.input.id({ description: 'New group to assign.' }),
     },
     resolve: (_root, { input }, ctx) =>
-      updateDistributionRule(
-        ctx.db,
-        ctx.auth.companyId,
-        localId(input.id, 'DistributionRule', 'distribution rule'),
-        {
-          fieldKey: input.fieldKey ?? undefined,
-          operator: input.operator ?? undefined,
-          value: input.value ?? undefined,
-          trainingGroupId: input.trainingGroupId
-            ? localId(input.trainingGroupId, 'TrainingGroup', 'training group')
-            : undefined,
-        },
+      afterRulesChanged(
+        ctx,
+        updateDistributionRule(
+          ctx.db,
+          ctx.auth.companyId,
+          localId(input.id, 'DistributionRule', 'distribution rule'),
+          {
+            fieldKey: input.fieldKey ?? undefined,
+            operator: input.operator ?? undefined,
+            value: input.value ?? undefined,
+            trainingGroupId: input.trainingGroupId
+              ? localId(input.trainingGroupId, 'TrainingGroup', 'training group')
+              : undefined,
+          },
+        ),
       ),
   }),
   deleteDistributionRule: t.fieldWithInput({
@@ -165,10 +182,13 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError] },
     input: { id: t.input.id({ required: true, description: 'The rule to delete.' }) },
     resolve: (_root, { input }, ctx) =>
-      deleteDistributionRule(
-        ctx.db,
-        ctx.auth.companyId,
-        localId(input.id, 'DistributionRule', 'distribution rule'),
+      afterRulesChanged(
+        ctx,
+        deleteDistributionRule(
+          ctx.db,
+          ctx.auth.companyId,
+          localId(input.id, 'DistributionRule', 'distribution rule'),
+        ),
       ),
   }),
   reorderDistributionRules: t.fieldWithInput({
@@ -189,7 +209,12 @@ builder.mutationFields((t) => ({
           );
         }
       });
-      return { rules: await reorderDistributionRules(ctx.db, ctx.auth.companyId, ids) };
+      return {
+        rules: await afterRulesChanged(
+          ctx,
+          reorderDistributionRules(ctx.db, ctx.auth.companyId, ids),
+        ),
+      };
     },
   }),
 }));

@@ -144,7 +144,7 @@ describe('stage 1: upload and read', () => {
     ]);
   });
 
-  it('passes straight to VALIDATION when every column is known', async () => {
+  it('passes stage 2 on its own when every column is known (and a file without errors on to REVIEW)', async () => {
     const company = await t.createTestCompany();
     const bytes = await workbookBytes([
       ['Email', 'userName', 'reference'],
@@ -152,7 +152,7 @@ describe('stage 1: upload and read', () => {
     ]);
     const started = await startImport(company, bytes);
     const { last } = await waitUntilIdle(company, started.id);
-    expect(last).toMatchObject({ stage: 'VALIDATION', busy: false, rowCount: 1 });
+    expect(last).toMatchObject({ stage: 'REVIEW', busy: false, rowCount: 1 });
   });
 
   it('ends FAILED with a clear ImportFailure for a sheet without the required columns, and keeps serving', async () => {
@@ -224,31 +224,37 @@ describe('stage 1: upload and read', () => {
     const started = await startImport(company, bytes);
     await waitUntilIdle(company, started.id);
     const id = sessionUuid(started.id);
+    const attempt = async () =>
+      (
+        await queryRows<{ attempt: number }>(
+          t.db,
+          sql`select attempt from import_sessions where id = ${id}`,
+        )
+      )[0]?.attempt ?? 0;
+    const attemptBefore = await attempt();
     // As if a process had claimed the session, staged part of it, and died holding the lease.
+    await t.db.delete(importRows).where(eq(importRows.sessionId, id));
+    await t.db
+      .insert(importRows)
+      .values({ sessionId: id, rowNumber: 2, cells: ['stale@example.com', 'S', 'S1'] });
     await t.db
       .update(importSessions)
       .set({
         stage: 'UPLOAD',
+        step: 'READ',
         busy: true,
         leaseOwner: 'dead-process',
         leaseExpiresAt: new Date(Date.now() - 1000),
       })
       .where(eq(importSessions.id, id));
-    await t.db.delete(importRows).where(eq(importRows.sessionId, id));
-    await t.db
-      .insert(importRows)
-      .values({ sessionId: id, rowNumber: 2, cells: ['stale@example.com', 'S', 'S1'] });
     const { last } = await waitUntilIdle(company, started.id);
-    expect(last).toMatchObject({ stage: 'VALIDATION', rowCount: 2 });
+    expect(last).toMatchObject({ stage: 'REVIEW', rowCount: 2 });
     expect(await stagedCells(id)).toEqual([
       ['fay@example.com', 'Fay', 'F1'],
       ['gus@example.com', 'Gus', 'G1'],
     ]);
-    const [claims] = await queryRows<{ attempt: number }>(
-      t.db,
-      sql`select attempt from import_sessions where id = ${id}`,
-    );
-    expect(claims?.attempt).toBe(2);
+    // Claimed again: every claim bumps the attempt, so the dead process's writes would fail.
+    expect(await attempt()).toBeGreaterThan(attemptBefore);
   });
 });
 
@@ -280,8 +286,9 @@ describe('stage 2: new custom fields', () => {
     expect(result.data?.confirmCustomFields).toMatchObject({
       __typename: 'ImportSession',
       stage: 'VALIDATION',
-      busy: false,
+      busy: true,
     });
+    expect((await waitUntilIdle(company, id)).last).toMatchObject({ stage: 'REVIEW', busy: false });
     expect(result.data?.confirmCustomFields.columns.slice(3)).toEqual([
       { header: 'Department', status: 'ADDED', field: { key: 'department', label: 'Department' } },
       { header: 'Shoe size', status: 'IGNORED', field: null },

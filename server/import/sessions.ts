@@ -194,14 +194,78 @@ export async function confirmCustomFields(
       const fieldKey = addedKeys.get(column.header.toLowerCase());
       return fieldKey ? { ...column, fieldKey, status: 'ADDED' } : { ...column, status: 'IGNORED' };
     });
-    // Validation arrives with the next stages; until then the session waits at VALIDATION.
     const [updated] = await tx
       .update(importSessions)
-      .set({ columns, stage: 'VALIDATION', busy: false, updatedAt: new Date() })
+      .set({ columns, ...queuedStep('VALIDATION', 'VALIDATE') })
       .where(eq(importSessions.id, sessionId))
       .returning();
     return updated as ImportSession;
   });
+}
+
+function queuedStep(stage: ImportStage, step: ImportSession['step']) {
+  return {
+    stage,
+    step,
+    busy: true,
+    progress: { phase: 'QUEUED', done: 0, total: null },
+    updatedAt: new Date(),
+  };
+}
+
+/** Where `continueImport` goes from each stage, and the background step that gets it there. */
+const CONTINUE_FROM: Partial<
+  Record<ImportStage, { stage: ImportStage; step: ImportSession['step'] }>
+> = {
+  VALIDATION: { stage: 'REVIEW', step: 'REVIEW' },
+  REVIEW: { stage: 'GROUP_ASSIGNMENT', step: 'ASSIGN' },
+  GROUP_ASSIGNMENT: { stage: 'GROUP_ASSIGNMENT', step: 'COMMIT' },
+};
+
+/**
+ * Moves on from `fromStage` (the stage the caller saw): from VALIDATION with the valid rows
+ * only, from REVIEW to the group preview, from GROUP_ASSIGNMENT to the commit. A stale or
+ * repeated call gets WrongStageError and changes nothing.
+ */
+export async function continueImport(
+  db: Database,
+  companyId: string,
+  sessionId: string,
+  fromStage: ImportStage,
+): Promise<ImportSession> {
+  return db.transaction(async (tx) => {
+    const session = await lockSession(tx, companyId, sessionId);
+    const next = CONTINUE_FROM[fromStage];
+    if (session.stage !== fromStage || !next) {
+      throw new WrongStageError(session.stage, next ? [fromStage] : Object.keys(CONTINUE_FROM));
+    }
+    if (session.busy) throw new SessionBusyError(session.stage);
+    const [updated] = await tx
+      .update(importSessions)
+      .set(queuedStep(next.stage, next.step))
+      .where(eq(importSessions.id, sessionId))
+      .returning();
+    return updated as ImportSession;
+  });
+}
+
+/**
+ * Rules changed: every idle session of the company at GROUP_ASSIGNMENT recomputes its preview.
+ * Returns their ids, to publish and to wake a worker.
+ */
+export async function requestGroupReassignment(db: Database, companyId: string): Promise<string[]> {
+  const sessions = await db
+    .update(importSessions)
+    .set(queuedStep('GROUP_ASSIGNMENT', 'ASSIGN'))
+    .where(
+      and(
+        eq(importSessions.companyId, companyId),
+        eq(importSessions.stage, 'GROUP_ASSIGNMENT'),
+        eq(importSessions.busy, false),
+      ),
+    )
+    .returning({ id: importSessions.id });
+  return sessions.map((session) => session.id);
 }
 
 /** Ends an import before its commit; staged rows go at once, no user is changed. */

@@ -4,9 +4,14 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import { type ImportProgress, importRows, importSessions } from '../../drizzle/tables.js';
 import type { Config } from '../config.js';
+import { isUniqueViolation } from '../database-errors.js';
+import { assignGroups } from '../import/assign-groups.js';
+import { commitImport } from '../import/commit.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
+import { labelRowActions } from '../import/review.js';
 import type { ImportSession } from '../import/sessions.js';
+import { validateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
@@ -97,6 +102,76 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   }
 
   const released = { busy: false, progress: null, leaseOwner: null, leaseExpiresAt: null };
+  /** Hands the session on to its next background step (claimed again at once). */
+  const queued = (step: ImportSession['step']) => ({
+    busy: true,
+    step,
+    progress: { phase: 'QUEUED', done: 0, total: null },
+    leaseOwner: null,
+    leaseExpiresAt: null,
+  });
+
+  /** Stage 3: validation; a file without errors goes straight on to the review. */
+  async function runValidateStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, {
+      progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
+    });
+    const counts = await validateRows(db, session);
+    if (counts.invalid > 0) {
+      await updateClaimed(session, {
+        ...released,
+        validRowCount: counts.valid,
+        invalidRowCount: counts.invalid,
+      });
+      return;
+    }
+    await labelRowActions(db, session);
+    await updateClaimed(session, {
+      ...released,
+      stage: 'REVIEW',
+      validRowCount: counts.valid,
+      invalidRowCount: 0,
+    });
+  }
+
+  async function runReviewStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, {
+      progress: { phase: 'REVIEWING', done: 0, total: session.validRowCount },
+    });
+    await labelRowActions(db, session);
+    await updateClaimed(session, released);
+  }
+
+  async function runAssignStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, {
+      progress: { phase: 'ASSIGNING', done: 0, total: session.validRowCount },
+    });
+    await assignGroups(db, session);
+    await updateClaimed(session, released);
+  }
+
+  async function runCommitStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, {
+      progress: { phase: 'COMMITTING', done: 0, total: session.validRowCount },
+    });
+    try {
+      const result = await commitImport(db, session);
+      if (!result) throw new LostClaimError();
+      events.publishSessionUpdated(session.id);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Rolled back whole: users changed since validation so that a reference now clashes.
+      await updateClaimed(session, {
+        ...released,
+        stage: 'FAILED',
+        failure: {
+          code: 'USER_CONFLICT',
+          message:
+            "The company's users changed while this import was open, and a reference in the file now belongs to another user. Nothing was imported; start the import again.",
+        },
+      });
+    }
+  }
 
   async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
     let lastProgressAt = 0;
@@ -125,13 +200,22 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       });
       await progressWrite;
       const hasNewColumns = result.columns.some((column) => column.status === 'NEW');
-      await updateClaimed(session, {
-        ...released,
-        columns: result.columns,
-        rowCount: result.rowCount,
-        // Validation arrives with the next stages; until then the session waits at VALIDATION.
-        stage: hasNewColumns ? 'CUSTOM_FIELDS' : 'VALIDATION',
-      });
+      await updateClaimed(
+        session,
+        hasNewColumns
+          ? {
+              ...released,
+              columns: result.columns,
+              rowCount: result.rowCount,
+              stage: 'CUSTOM_FIELDS',
+            }
+          : {
+              ...queued('VALIDATE'),
+              columns: result.columns,
+              rowCount: result.rowCount,
+              stage: 'VALIDATION',
+            },
+      );
     } catch (error) {
       await progressWrite.catch(() => {});
       if (abort.signal.aborted) throw new LostClaimError();
@@ -158,10 +242,22 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       );
     }, leaseMs / 3);
     try {
-      if (session.stage === 'UPLOAD') {
-        await runUploadStep(session, abort);
-      } else {
-        throw new Error(`no background step for stage ${session.stage}`);
+      switch (session.step) {
+        case 'READ':
+          await runUploadStep(session, abort);
+          break;
+        case 'VALIDATE':
+          await runValidateStep(session);
+          break;
+        case 'REVIEW':
+          await runReviewStep(session);
+          break;
+        case 'ASSIGN':
+          await runAssignStep(session);
+          break;
+        case 'COMMIT':
+          await runCommitStep(session);
+          break;
       }
     } catch (error) {
       if (error instanceof LostClaimError) {

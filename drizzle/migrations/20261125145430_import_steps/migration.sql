@@ -1,0 +1,2 @@
+CREATE TYPE "import_step" AS ENUM('READ', 'VALIDATE', 'REVIEW', 'ASSIGN', 'COMMIT');--> statement-breakpoint
+ALTER TABLE "import_sessions" ADD COLUMN "step" "import_step" DEFAULT 'READ'::"import_step" NOT NULL;

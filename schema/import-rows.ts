@@ -1,0 +1,331 @@
+import { GraphQLError } from 'graphql';
+import type { ImportRowError } from '../drizzle/tables.js';
+import {
+  countRowsByGroup,
+  type FieldChange,
+  type ImportRowView,
+  listImportRowsPage,
+  listRowErrorsPage,
+  rowChanges,
+} from '../server/import/rows.js';
+import type { ImportSession } from '../server/import/sessions.js';
+import { findDistributionRule } from '../server/settings/distribution-rules.js';
+import { listUserFields } from '../server/settings/fields.js';
+import { findTrainingGroup } from '../server/settings/training-groups.js';
+import { builder } from './builder.js';
+import { UserFieldRef } from './fields.js';
+import { ImportSessionRef } from './import-session.js';
+import { DistributionRuleRef } from './rules.js';
+import { TrainingGroupRef } from './training-groups.js';
+import { decodeCursor, encodeCursor, pageSize } from './users.js';
+
+const RowErrorCodeEnum = builder.enumType('ImportRowErrorCode', {
+  description: 'Why a row cannot be imported.',
+  values: {
+    REQUIRED: { description: 'Email, userName or reference is blank.' },
+    INVALID_EMAIL: { description: 'The email is not a valid address.' },
+    TOO_LONG: {
+      description:
+        'The value is too long (email 254, userName 200, reference 100, custom fields 1,000 characters).',
+    },
+    DUPLICATE_IN_FILE: {
+      description:
+        'The email or reference already appears in an earlier row of the file; only the first row is imported.',
+    },
+    REFERENCE_TAKEN: {
+      description: 'The reference belongs to another existing user of the company.',
+    },
+  },
+});
+
+const RowActionEnum = builder.enumType('ImportRowAction', {
+  description: 'What the import does with a row.',
+  values: {
+    CREATE: { description: 'A new user is created.' },
+    UPDATE: { description: 'An existing user (same email, ignoring case) changes.' },
+    UNCHANGED: { description: 'An existing user already has these values.' },
+    SKIP: { description: 'The row has errors and is not imported.' },
+  },
+});
+
+interface RowErrorShape extends ImportRowError {
+  rowNumber: number;
+  header: string | null;
+}
+
+const ImportRowErrorRef = builder.objectRef<RowErrorShape>('ImportRowError').implement({
+  description: 'One problem of one row of the file.',
+  fields: (t) => ({
+    rowNumber: t.exposeInt('rowNumber', { description: 'The row number as in the spreadsheet.' }),
+    column: t.exposeString('header', {
+      nullable: true,
+      description: 'The header of the column concerned.',
+    }),
+    columnIndex: t.exposeInt('columnIndex', {
+      nullable: true,
+      description: 'Position of the column, from 0 (column A).',
+    }),
+    value: t.exposeString('value', { nullable: true, description: 'The offending value as read.' }),
+    code: t.field({
+      type: RowErrorCodeEnum,
+      description: 'What is wrong.',
+      resolve: (error) => error.code as never,
+    }),
+    message: t.exposeString('message', { description: 'What is wrong, for a person.' }),
+  }),
+});
+
+function withHeader(
+  session: ImportSession,
+  rowNumber: number,
+  error: ImportRowError,
+): RowErrorShape {
+  const column = session.columns.find((candidate) => candidate.columnIndex === error.columnIndex);
+  return { ...error, rowNumber, header: column?.header ?? null };
+}
+
+const ImportRowValueRef = builder
+  .objectRef<{ header: string; fieldKey: string | null; value: string | null; companyId: string }>(
+    'ImportRowValue',
+  )
+  .implement({
+    description: 'The value of one column in one row.',
+    fields: (t) => ({
+      header: t.exposeString('header', { description: 'The column header.' }),
+      value: t.exposeString('value', {
+        nullable: true,
+        description: 'The value as read; null when blank.',
+      }),
+      field: t.field({
+        type: UserFieldRef,
+        nullable: true,
+        description: 'The user field it fills; null for new or ignored columns.',
+        resolve: async (value, _args, ctx) => {
+          if (!value.fieldKey) return null;
+          const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+          return fields.find((field) => field.key === value.fieldKey) ?? null;
+        },
+      }),
+    }),
+  });
+
+const FieldChangeRef = builder.objectRef<FieldChange>('FieldChange').implement({
+  description: 'One field an UPDATE changes.',
+  fields: (t) => ({
+    field: t.field({
+      type: UserFieldRef,
+      description: 'The field.',
+      resolve: (change) => change.field,
+    }),
+    from: t.exposeString('from', { nullable: true, description: 'The stored value now.' }),
+    to: t.exposeString('to', { description: 'The value after the import.' }),
+  }),
+});
+
+type RowShape = ImportRowView & { session: ImportSession };
+
+const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
+  description: 'One data row of the file, with what the import does with it.',
+  fields: (t) => ({
+    rowNumber: t.exposeInt('rowNumber', { description: 'The row number as in the spreadsheet.' }),
+    values: t.field({
+      type: [ImportRowValueRef],
+      description: 'The values of the row, one per column of the sheet.',
+      resolve: (row) =>
+        row.session.columns.map((column) => ({
+          header: column.header,
+          fieldKey:
+            column.status === 'MATCHED' || column.status === 'ADDED' ? column.fieldKey : null,
+          value: row.cells[column.columnIndex] ?? null,
+          companyId: row.session.companyId,
+        })),
+    }),
+    action: t.field({
+      type: RowActionEnum,
+      nullable: true,
+      description: 'What the import does with the row; null until the review stage labels it.',
+      resolve: (row) => row.action,
+    }),
+    errors: t.field({
+      type: [ImportRowErrorRef],
+      description: 'The problems of the row (empty when valid).',
+      resolve: (row) => row.errors.map((error) => withHeader(row.session, row.rowNumber, error)),
+    }),
+    changes: t.field({
+      type: [FieldChangeRef],
+      description: 'For an UPDATE, each field that changes (old → new).',
+      resolve: async (row, _args, ctx) =>
+        rowChanges(row.session, row, await listUserFields(ctx.db, ctx.auth.companyId)),
+    }),
+    trainingGroup: t.field({
+      type: TrainingGroupRef,
+      nullable: true,
+      description:
+        'The group the user will have after the import (an existing user keeps theirs); null when none.',
+      resolve: async (row, _args, ctx) =>
+        row.trainingGroupId
+          ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, row.trainingGroupId)) ?? null)
+          : null,
+    }),
+    matchedRule: t.field({
+      type: DistributionRuleRef,
+      nullable: true,
+      description: 'The first distribution rule that matched the row; null when none did.',
+      resolve: async (row, _args, ctx) =>
+        row.matchedRuleId
+          ? ((await findDistributionRule(ctx.db, ctx.auth.companyId, row.matchedRuleId)) ?? null)
+          : null,
+    }),
+  }),
+});
+
+const ImportRowFilterRef = builder.inputType('ImportRowFilter', {
+  description: 'Which rows to list.',
+  fields: (t) => ({
+    action: t.field({ type: RowActionEnum, description: 'Only rows with this action.' }),
+    withErrors: t.boolean({ description: 'true: only rows with errors; false: only valid rows.' }),
+  }),
+});
+
+const GroupAssignmentCountRef = builder
+  .objectRef<{ trainingGroupId: string | null; userCount: number }>('GroupAssignmentCount')
+  .implement({
+    description: 'How many imported users end up in a training group.',
+    fields: (t) => ({
+      trainingGroup: t.field({
+        type: TrainingGroupRef,
+        nullable: true,
+        description: 'The group; null counts the users no rule matched (and who have no group).',
+        resolve: async (count, _args, ctx) =>
+          count.trainingGroupId
+            ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, count.trainingGroupId)) ?? null)
+            : null,
+      }),
+      userCount: t.exposeInt('userCount', { description: 'Number of users.' }),
+    }),
+  });
+
+const ImportResultRef = builder
+  .objectRef<{ created: number; updated: number; unchanged: number; skipped: number }>(
+    'ImportResult',
+  )
+  .implement({
+    description: 'What the commit did.',
+    fields: (t) => ({
+      created: t.exposeInt('created', { description: 'Users created.' }),
+      updated: t.exposeInt('updated', { description: 'Existing users changed.' }),
+      unchanged: t.exposeInt('unchanged', { description: 'Existing users left as they were.' }),
+      skipped: t.exposeInt('skipped', { description: 'Rows with errors, not imported.' }),
+    }),
+  });
+
+const isErrorCursor = (value: unknown): value is { rowNumber: number; position: number } =>
+  typeof value === 'object' &&
+  value !== null &&
+  Number.isInteger((value as { rowNumber: unknown }).rowNumber) &&
+  Number.isInteger((value as { position: unknown }).position);
+
+const isRowCursor = (value: unknown): value is { rowNumber: number } =>
+  typeof value === 'object' &&
+  value !== null &&
+  Number.isInteger((value as { rowNumber: unknown }).rowNumber);
+
+function onlyForward(args: { before?: string | null; last?: number | null }) {
+  if (args.before != null || args.last != null) {
+    throw new GraphQLError('Page forward with first and after.', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+}
+
+function connection<Node>(
+  nodes: Node[],
+  cursorOf: (node: Node) => unknown,
+  hasNextPage: boolean,
+  hasPreviousPage: boolean,
+) {
+  const edges = nodes.map((node) => ({ node, cursor: encodeCursor(cursorOf(node)) }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage,
+      hasPreviousPage,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}
+
+builder.objectFields(ImportSessionRef, (t) => ({
+  errors: t.connection(
+    {
+      type: ImportRowErrorRef,
+      description: 'Every row error, in row order, a page at a time (by keyset).',
+      resolve: async (session, args, ctx) => {
+        onlyForward(args);
+        const after = args.after ? decodeCursor(args.after, isErrorCursor) : null;
+        const page = await listRowErrorsPage(ctx.db, session.id, {
+          limit: pageSize(args.first),
+          after,
+        });
+        const errors = page.errors.map((error) => ({
+          ...withHeader(session, error.rowNumber, error),
+          position: error.position,
+        }));
+        return connection(
+          errors,
+          (error) => ({ rowNumber: error.rowNumber, position: error.position }),
+          page.hasNextPage,
+          after !== null,
+        );
+      },
+    },
+    { name: 'ImportRowErrorConnection', description: 'A page of row errors.' },
+    { name: 'ImportRowErrorEdge', description: 'A row error and its cursor.' },
+  ),
+  rows: t.connection(
+    {
+      type: ImportRowRef,
+      description:
+        'The data rows with their values, action, errors, changes and training group, in row order (by keyset).',
+      args: {
+        filter: t.arg({
+          type: ImportRowFilterRef,
+          description: 'Which rows to list; all when absent.',
+        }),
+      },
+      resolve: async (session, args, ctx) => {
+        onlyForward(args);
+        const after = args.after ? decodeCursor(args.after, isRowCursor) : null;
+        const page = await listImportRowsPage(ctx.db, session.id, {
+          limit: pageSize(args.first),
+          after: after?.rowNumber,
+          filter: args.filter,
+        });
+        return connection(
+          page.rows.map((row) => ({ ...row, session })),
+          (row) => ({ rowNumber: row.rowNumber }),
+          page.hasNextPage,
+          after !== null,
+        );
+      },
+    },
+    { name: 'ImportRowConnection', description: 'A page of rows.' },
+    { name: 'ImportRowEdge', description: 'A row and its cursor.' },
+  ),
+  groupAssignment: t.field({
+    type: [GroupAssignmentCountRef],
+    description:
+      'At GROUP_ASSIGNMENT and after: imported users per training group, largest first; a null group counts users no rule matched.',
+    resolve: (session, _args, ctx) =>
+      session.stage === 'GROUP_ASSIGNMENT' || session.stage === 'COMPLETED'
+        ? countRowsByGroup(ctx.db, session.id)
+        : [],
+  }),
+  result: t.field({
+    type: ImportResultRef,
+    nullable: true,
+    description: 'What the commit did, once COMPLETED.',
+    resolve: (session) => session.result ?? null,
+  }),
+}));

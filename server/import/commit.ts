@@ -1,0 +1,101 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { type Database, queryRows } from '../../drizzle/client.js';
+import { type ImportColumn, type ImportResult, importSessions } from '../../drizzle/tables.js';
+import { assignGroups } from './assign-groups.js';
+import { cellSql, columnOf, customValuesSql } from './columns.js';
+import { labelRowActions } from './review.js';
+
+export interface CommitTarget {
+  id: string;
+  companyId: string;
+  columns: ImportColumn[];
+  /** The claim's attempt: the commit happens only while it is still current. */
+  attempt: number;
+}
+
+/**
+ * The commit: one transaction, serialized per company by an advisory lock, that recomputes the
+ * preview against the users as they are now (another import may have committed meanwhile),
+ * upserts every valid row keyed on (company, lower(email)) and ends the session COMPLETED.
+ * Returns null when the claim is no longer current (nothing is written then). A retry after a
+ * crash finds either nothing committed or the session already COMPLETED: never half of it.
+ */
+export async function commitImport(
+  db: Database,
+  target: CommitTarget,
+): Promise<ImportResult | null> {
+  return db.transaction(async (tx) => {
+    await tx.execute(
+      sql`select pg_advisory_xact_lock(hashtext(${`muster.commit:${target.companyId}`}))`,
+    );
+    const [current] = await tx
+      .select({ id: importSessions.id })
+      .from(importSessions)
+      .where(
+        and(
+          eq(importSessions.id, target.id),
+          eq(importSessions.attempt, target.attempt),
+          eq(importSessions.stage, 'GROUP_ASSIGNMENT'),
+        ),
+      )
+      .for('update');
+    if (!current) return null;
+    await labelRowActions(tx, target);
+    await assignGroups(tx, target);
+    const email = cellSql(columnOf(target.columns, 'email'));
+    const userName = cellSql(columnOf(target.columns, 'userName'));
+    const reference = cellSql(columnOf(target.columns, 'reference'));
+    const [changed] = await queryRows<{ created: number; updated: number }>(
+      tx,
+      sql`
+      with upserted as (
+        insert into users (company_id, email, user_name, reference, custom_values, training_group_id)
+        select ${target.companyId}::uuid, normalize(btrim(${email}), NFC), ${userName}, ${reference},
+          ${customValuesSql(target.columns)}, r.training_group_id
+        from import_rows r
+        where r.session_id = ${target.id} and r.errors is null
+        on conflict (company_id, lower(email)) do update set
+          user_name = excluded.user_name,
+          reference = excluded.reference,
+          custom_values = users.custom_values || excluded.custom_values,
+          training_group_id = coalesce(users.training_group_id, excluded.training_group_id),
+          updated_at = now()
+        where users.user_name is distinct from excluded.user_name
+          or users.reference is distinct from excluded.reference
+          or not (users.custom_values @> excluded.custom_values)
+          or (users.training_group_id is null and excluded.training_group_id is not null)
+        returning (xmax = 0) as inserted
+      )
+      select count(*) filter (where inserted)::int as created,
+             count(*) filter (where not inserted)::int as updated
+      from upserted`,
+    );
+    const [counts] = await queryRows<{ valid: number; invalid: number }>(
+      tx,
+      sql`select count(*) filter (where errors is null)::int as valid,
+                 count(*) filter (where errors is not null)::int as invalid
+          from import_rows where session_id = ${target.id}`,
+    );
+    const created = changed?.created ?? 0;
+    const updated = changed?.updated ?? 0;
+    const result: ImportResult = {
+      created,
+      updated,
+      unchanged: (counts?.valid ?? 0) - created - updated,
+      skipped: counts?.invalid ?? 0,
+    };
+    await tx
+      .update(importSessions)
+      .set({
+        stage: 'COMPLETED',
+        busy: false,
+        progress: null,
+        result,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+        updatedAt: new Date(),
+      })
+      .where(eq(importSessions.id, target.id));
+    return result;
+  });
+}

@@ -1,0 +1,152 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { type Database, queryRows } from '../../drizzle/client.js';
+import { type ImportRowError, importRows, users } from '../../drizzle/tables.js';
+import type { UserField } from '../settings/fields.js';
+import { importedColumns } from './columns.js';
+import type { ImportSession } from './sessions.js';
+
+export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'SKIP';
+
+export interface RowErrorEntry extends ImportRowError {
+  rowNumber: number;
+  /** 1-based position of the error within its row: with rowNumber, the keyset cursor. */
+  position: number;
+}
+
+/** One page of a session's row errors in row order, by keyset on (row, position). */
+export async function listRowErrorsPage(
+  db: Database,
+  sessionId: string,
+  options: { limit: number; after?: { rowNumber: number; position: number } | null },
+): Promise<{ errors: RowErrorEntry[]; hasNextPage: boolean }> {
+  const after = options.after;
+  const rows = await queryRows<{ row_number: number; position: number; error: ImportRowError }>(
+    db,
+    sql`select r.row_number, e.position::int as position, e.error
+        from import_rows r
+        cross join lateral jsonb_array_elements(r.errors) with ordinality as e(error, position)
+        where r.session_id = ${sessionId} and r.errors is not null
+          ${after ? sql`and r.row_number >= ${after.rowNumber} and (r.row_number, e.position) > (${after.rowNumber}::int, ${after.position}::int)` : sql``}
+        order by r.row_number, e.position
+        limit ${options.limit + 1}`,
+  );
+  return {
+    errors: rows.slice(0, options.limit).map((row) => ({
+      ...row.error,
+      rowNumber: row.row_number,
+      position: row.position,
+    })),
+    hasNextPage: rows.length > options.limit,
+  };
+}
+
+export interface ImportRowView {
+  rowNumber: number;
+  cells: (string | null)[];
+  errors: ImportRowError[];
+  action: ImportRowAction | null;
+  trainingGroupId: string | null;
+  matchedRuleId: string | null;
+  /** The existing user's stored values, for showing what an UPDATE changes. */
+  existing: { userName: string; reference: string; customValues: Record<string, string> } | null;
+}
+
+export interface ImportRowFilter {
+  action?: ImportRowAction | null;
+  withErrors?: boolean | null;
+}
+
+/** One page of a session's staged rows in row order, by keyset on the row number. */
+export async function listImportRowsPage(
+  db: Database,
+  sessionId: string,
+  options: { limit: number; after?: number | null; filter?: ImportRowFilter | null },
+): Promise<{ rows: ImportRowView[]; hasNextPage: boolean }> {
+  const filter = options.filter ?? {};
+  const conditions = [eq(importRows.sessionId, sessionId)];
+  if (options.after != null) conditions.push(gt(importRows.rowNumber, options.after));
+  if (filter.action) conditions.push(eq(importRows.action, filter.action));
+  if (filter.withErrors === true) conditions.push(sql`${importRows.errors} is not null`);
+  if (filter.withErrors === false) conditions.push(sql`${importRows.errors} is null`);
+  const rows = await db
+    .select({
+      rowNumber: importRows.rowNumber,
+      cells: importRows.cells,
+      errors: importRows.errors,
+      action: importRows.action,
+      trainingGroupId: importRows.trainingGroupId,
+      matchedRuleId: importRows.matchedRuleId,
+      userName: users.userName,
+      reference: users.reference,
+      customValues: users.customValues,
+    })
+    .from(importRows)
+    .leftJoin(users, eq(users.id, importRows.userId))
+    .where(and(...conditions))
+    .orderBy(asc(importRows.rowNumber))
+    .limit(options.limit + 1);
+  return {
+    rows: rows.slice(0, options.limit).map((row) => ({
+      rowNumber: row.rowNumber,
+      cells: row.cells,
+      errors: row.errors ?? [],
+      action: row.action as ImportRowAction | null,
+      trainingGroupId: row.trainingGroupId,
+      matchedRuleId: row.matchedRuleId,
+      existing:
+        row.userName === null || row.reference === null
+          ? null
+          : {
+              userName: row.userName,
+              reference: row.reference,
+              customValues: row.customValues ?? {},
+            },
+    })),
+    hasNextPage: rows.length > options.limit,
+  };
+}
+
+export interface FieldChange {
+  field: UserField;
+  from: string | null;
+  to: string;
+}
+
+/** What an UPDATE changes, field by field: blank cells change nothing; the email is the key. */
+export function rowChanges(
+  session: ImportSession,
+  row: ImportRowView,
+  fields: UserField[],
+): FieldChange[] {
+  if (row.action !== 'UPDATE' || !row.existing) return [];
+  const existing = row.existing;
+  const stored = (key: string): string | null =>
+    key === 'userName'
+      ? existing.userName
+      : key === 'reference'
+        ? existing.reference
+        : (existing.customValues[key] ?? null);
+  return importedColumns(session.columns).flatMap((column) => {
+    const to = row.cells[column.columnIndex] ?? null;
+    const field = fields.find((candidate) => candidate.key === column.fieldKey);
+    if (column.fieldKey === 'email' || to === null || !field) return [];
+    const from = stored(column.fieldKey);
+    return from === to ? [] : [{ field, from, to }];
+  });
+}
+
+/** Rows per training group (null: no rule matched), for the stage 5 preview. */
+export async function countRowsByGroup(
+  db: Database,
+  sessionId: string,
+): Promise<{ trainingGroupId: string | null; userCount: number }[]> {
+  return db
+    .select({
+      trainingGroupId: importRows.trainingGroupId,
+      userCount: sql<number>`count(*)::int`,
+    })
+    .from(importRows)
+    .where(and(eq(importRows.sessionId, sessionId), sql`${importRows.errors} is null`))
+    .groupBy(importRows.trainingGroupId)
+    .orderBy(sql`count(*) desc`);
+}
