@@ -1,6 +1,5 @@
 import { InputValidationError } from '@pothos/plugin-validation';
 import {
-  AppError,
   EmptyFileError,
   FileTooLargeError,
   InUseError,
@@ -8,11 +7,13 @@ import {
   NameTakenError,
   NotAWorkbookError,
   NotFoundError,
+  ReportNotAvailableError,
   SessionBusyError,
   UnknownFieldError,
   UnknownHeaderError,
   WrongStageError,
 } from '../server/errors.js';
+import { InvalidRecipientsError } from '../server/mail.js';
 import { builder } from './builder.js';
 import { globalId } from './ids.js';
 
@@ -24,7 +25,10 @@ export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
     }),
     code: t.string({
       description: 'A stable machine-readable code for the failure.',
-      resolve: (error) => (error instanceof AppError ? error.code : 'ERROR'),
+      resolve: (error) => {
+        const code = (error as { code?: unknown }).code;
+        return typeof code === 'string' ? code : 'ERROR';
+      },
     }),
   }),
 });
@@ -136,6 +140,24 @@ builder.objectType(FileTooLargeError, {
   isTypeOf: (value) => value instanceof FileTooLargeError,
   fields: (t) => ({
     maxBytes: t.exposeInt('maxBytes', { description: 'The largest accepted size in bytes.' }),
+  }),
+});
+
+builder.objectType(ReportNotAvailableError, {
+  name: 'ReportNotAvailableError',
+  description: 'The report has nothing to show at this stage (no errors, or before REVIEW).',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ReportNotAvailableError,
+});
+
+builder.objectType(InvalidRecipientsError, {
+  name: 'InvalidRecipientsError',
+  description:
+    'Some recipients are not plain email addresses (or there are none, or more than 20).',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof InvalidRecipientsError,
+  fields: (t) => ({
+    invalid: t.exposeStringList('invalid', { description: 'The recipients refused.' }),
   }),
 });
 

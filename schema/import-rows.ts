@@ -1,5 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { ImportRowError } from '../drizzle/tables.js';
+import { createDownload } from '../server/download-route.js';
+import { reportAvailable, reportFileName } from '../server/import/report-files.js';
 import {
   countRowsByGroup,
   type FieldChange,
@@ -13,6 +15,7 @@ import { findDistributionRule } from '../server/settings/distribution-rules.js';
 import { listUserFields } from '../server/settings/fields.js';
 import { findTrainingGroup } from '../server/settings/training-groups.js';
 import { builder } from './builder.js';
+import { DownloadRef } from './downloads.js';
 import { UserFieldRef } from './fields.js';
 import { ImportSessionRef } from './import-session.js';
 import { DistributionRuleRef } from './rules.js';
@@ -321,6 +324,36 @@ builder.objectFields(ImportSessionRef, (t) => ({
       session.stage === 'GROUP_ASSIGNMENT' || session.stage === 'COMPLETED'
         ? countRowsByGroup(ctx.db, session.id)
         : [],
+  }),
+  errorReport: t.field({
+    type: DownloadRef,
+    nullable: true,
+    description:
+      'The uploaded rows that have errors, with an Errors column and the bad cells marked red with a note; null when there are no errors.',
+    resolve: async (session, _args, ctx) =>
+      reportAvailable(session, 'ERRORS')
+        ? createDownload(
+            await ctx.signingSecret(),
+            ctx.publicUrl,
+            { kind: 'ERROR_REPORT', companyId: session.companyId, sessionId: session.id },
+            reportFileName(session, 'ERRORS'),
+          )
+        : null,
+  }),
+  importedUsersReport: t.field({
+    type: DownloadRef,
+    nullable: true,
+    description:
+      'From REVIEW on: the rows that will be imported, with their action and training group; null before.',
+    resolve: async (session, _args, ctx) =>
+      reportAvailable(session, 'IMPORTED_USERS')
+        ? createDownload(
+            await ctx.signingSecret(),
+            ctx.publicUrl,
+            { kind: 'IMPORTED_USERS_REPORT', companyId: session.companyId, sessionId: session.id },
+            reportFileName(session, 'IMPORTED_USERS'),
+          )
+        : null,
   }),
   result: t.field({
     type: ImportResultRef,

@@ -6,10 +6,12 @@ import {
   NameTakenError,
   NotAWorkbookError,
   NotFoundError,
+  ReportNotAvailableError,
   SessionBusyError,
   UnknownHeaderError,
   WrongStageError,
 } from '../server/errors.js';
+import { emailImportReport } from '../server/import/email-report.js';
 import {
   cancelImport,
   checkUploadedFile,
@@ -23,6 +25,7 @@ import {
   type SessionCursor,
 } from '../server/import/sessions.js';
 import { readUploadedFile } from '../server/import/upload.js';
+import { InvalidRecipientsError } from '../server/mail.js';
 import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
@@ -49,6 +52,16 @@ export const ImportStageEnum = builder.enumType('ImportStage', {
     CANCELLED: { description: 'Cancelled before the commit; no user was changed.' },
     FAILED: {
       description: 'The file could not be imported; `failure` says why. No user was changed.',
+    },
+  },
+});
+
+const ReportKindEnum = builder.enumType('ImportReport', {
+  description: 'A report of an import.',
+  values: {
+    ERRORS: { description: 'The uploaded rows that have errors, with the bad cells marked.' },
+    IMPORTED_USERS: {
+      description: 'The rows to be imported, with their action and training group.',
     },
   },
 });
@@ -318,6 +331,28 @@ builder.mutationFields((t) => ({
       );
       ctx.events.publishSessionUpdated(session.id);
       ctx.importWorker.wake();
+      return session;
+    },
+  }),
+  emailImportReport: t.fieldWithInput({
+    type: ImportSessionRef,
+    description:
+      'Mails a report of the import as an .xlsx attachment: ERRORS (the rows with errors, bad cells marked) or IMPORTED_USERS (from REVIEW on).',
+    typeOptions: { description: 'The session, which report, and to whom.' },
+    errors: { types: [NotFoundError, ReportNotAvailableError, InvalidRecipientsError] },
+    input: {
+      sessionId: t.input.id({ required: true, description: 'The import session.' }),
+      report: t.input.field({ type: ReportKindEnum, required: true, description: 'Which report.' }),
+      to: t.input.stringList({
+        required: true,
+        description: 'Up to 20 plain addresses (name@example.com), no display names.',
+      }),
+    },
+    resolve: async (_root, { input }, ctx) => {
+      const id = sessionId(input.sessionId);
+      const session = await findImportSession(ctx.db, ctx.auth.companyId, id);
+      if (!session) throw new NotFoundError('import session', input.sessionId);
+      await emailImportReport(ctx.db, session, input.report, input.to, ctx);
       return session;
     },
   }),

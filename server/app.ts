@@ -93,7 +93,7 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
         ? new URL(request.url).origin
         : ((initial as { origin?: string }).origin ?? 'http://localhost');
       const publicUrl = config.PUBLIC_URL ?? origin;
-      return { db, auth, config, events, importWorker, publicUrl, signingSecret };
+      return { db, auth, config, logger, events, importWorker, publicUrl, signingSecret };
     },
   });
 

@@ -2,6 +2,7 @@ import type { Database } from '../drizzle/client.js';
 import type { Auth } from './auth.js';
 import type { Config } from './config.js';
 import type { ImportWorker } from './jobs/import-worker.js';
+import type { Logger } from './logger.js';
 import type { ImportEvents } from './pubsub.js';
 
 /** What every resolver gets: the caller, the database, configuration and background work. */
@@ -9,6 +10,7 @@ export interface Context {
   db: Database;
   auth: Auth;
   config: Config;
+  logger: Logger;
   events: ImportEvents;
   importWorker: Pick<ImportWorker, 'wake'>;
   /** Base of absolute links: PUBLIC_URL, else the origin of the request. */

@@ -10,6 +10,8 @@ import {
   signDownload,
   verifyDownload,
 } from './downloads.js';
+import { reportAvailable, writeSessionReport } from './import/report-files.js';
+import { findImportSession } from './import/sessions.js';
 import { writeImportTemplate } from './import/template.js';
 import type { Logger } from './logger.js';
 import { listUserFields } from './settings/fields.js';
@@ -88,21 +90,34 @@ export async function serveDownload(
     refuse(response, 404, 'This download link is not valid.');
     return;
   }
-  if (claims.kind !== 'IMPORT_TEMPLATE') {
-    refuse(response, 404, 'This download is not available.');
+  const send = (write: (output: ServerResponse) => Promise<void>) => {
+    response.writeHead(200, {
+      'content-type': XLSX_TYPE,
+      'content-disposition': `attachment; filename="${fileName}"`,
+      'cache-control': 'private, no-store',
+    });
+    return write(response).catch((error: unknown) => {
+      logger.warn('download interrupted', { error: String(error) });
+      response.destroy();
+    });
+  };
+  if (claims.kind === 'IMPORT_TEMPLATE') {
+    const fields = await listUserFields(db, claims.companyId);
+    await send((output) =>
+      writeImportTemplate(
+        output,
+        fields.map((field) => field.label),
+      ),
+    );
     return;
   }
-  const fields = await listUserFields(db, claims.companyId);
-  response.writeHead(200, {
-    'content-type': XLSX_TYPE,
-    'content-disposition': `attachment; filename="${fileName}"`,
-    'cache-control': 'private, no-store',
-  });
-  await writeImportTemplate(
-    response,
-    fields.map((field) => field.label),
-  ).catch((error: unknown) => {
-    logger.warn('download interrupted', { error: String(error) });
-    response.destroy();
-  });
+  const kind = claims.kind === 'ERROR_REPORT' ? 'ERRORS' : 'IMPORTED_USERS';
+  const session = claims.sessionId
+    ? await findImportSession(db, claims.companyId, claims.sessionId)
+    : undefined;
+  if (!session || !reportAvailable(session, kind)) {
+    refuse(response, 404, 'This report is no longer available.');
+    return;
+  }
+  await send((output) => writeSessionReport(db, session, kind, output));
 }

@@ -106,3 +106,14 @@ export class FileTooLargeError extends AppError {
     );
   }
 }
+
+export class ReportNotAvailableError extends AppError {
+  readonly code = 'REPORT_NOT_AVAILABLE';
+  constructor(readonly report: string) {
+    super(
+      report === 'ERRORS'
+        ? 'This import has no row errors, so there is no error report.'
+        : 'The report of imported users is available from the REVIEW stage on.',
+    );
+  }
+}

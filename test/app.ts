@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DatabaseHandle } from '../drizzle/client.js';
 import { createApp } from '../server/app.js';
 import { createCompany, createToken } from '../server/auth.js';
@@ -29,7 +32,9 @@ export interface TestCompany {
  */
 export async function createTestApp(env: Record<string, string> = {}) {
   const database: DatabaseHandle = await createTestDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', ...env });
+  // Mail outboxes and other files go to a directory of the test's own.
+  const dataDir = await mkdtemp(join(tmpdir(), 'muster-test-'));
+  const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ...env });
   const logger = createLogger('silent');
   const events = createInProcessImportEvents();
   const importWorker = startImportWorker({
@@ -104,6 +109,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
       }
       await importWorker.stop();
       await database.close();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

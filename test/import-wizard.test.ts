@@ -123,7 +123,7 @@ const FILE: (string | null)[][] = [
   ['Email', 'userName', 'reference', 'Department'],
   ['new1@example.com', 'New One', 'R1', 'Sales'], // 2 CREATE → Sales
   ['OLD@example.com', 'Old Renamed', 'R-OLD', null], // 3 UPDATE userName; Department kept
-  ['not-an-email', 'X', 'R4', null], // 4 INVALID_EMAIL
+  ['not-an-email', '=SUM(1,2)', 'R4', null], // 4 INVALID_EMAIL; a would-be formula
   ['New1@Example.com', 'Dup', 'R5', null], // 5 DUPLICATE_IN_FILE of row 2 (email)
   ['dupref@example.com', 'Y', 'R1', null], // 6 DUPLICATE_IN_FILE of row 2 (reference)
   ['taker@example.com', 'Z', 'R-OTHER', null], // 7 REFERENCE_TAKEN
@@ -146,6 +146,19 @@ async function startAndValidate(company: TestCompany) {
   const id = body.data.startImport.id as string;
   const validated = await waitUntilIdle(company, id);
   return { id, validated };
+}
+
+/** GETs a signed link over real HTTP (no token) and opens the .xlsx. */
+async function downloadSheet(url: string): Promise<ExcelJS.Worksheet> {
+  const link = new URL(url);
+  link.host = new URL(baseUrl).host;
+  const response = await fetch(link);
+  expect(response.status).toBe(200);
+  const workbook = new ExcelJS.Workbook();
+  await workbook.xlsx.load(await response.arrayBuffer());
+  const [sheet] = workbook.worksheets;
+  if (!sheet) throw new Error('no sheet in the download');
+  return sheet;
 }
 
 async function companyUsers(company: TestCompany) {
@@ -318,6 +331,75 @@ describe('the import wizard, end to end', () => {
         trainingGroup: null,
       },
     ]);
+  });
+
+  it('serves the error report and the imported-users report as signed .xlsx downloads', async () => {
+    const { company } = await companyWithSettings();
+    const { id } = await startAndValidate(company);
+    const reports = `query($id: ID!) { importSession(id: $id) {
+      errorReport { url fileName } importedUsersReport { url } } }`;
+    const atValidation = await t.request(company.token, reports, { id });
+    expect(atValidation.data?.importSession.importedUsersReport).toBeNull();
+    const errorReport = atValidation.data?.importSession.errorReport;
+    expect(errorReport.fileName).toBe('users-errors.xlsx');
+
+    const sheet = await downloadSheet(errorReport.url);
+    expect(sheet.getRow(1).values).toEqual([
+      undefined,
+      'Row',
+      'Email',
+      'userName',
+      'reference',
+      'Department',
+      'Errors',
+    ]);
+    const rowNumbers = [];
+    for (let row = 2; row <= sheet.rowCount; row++)
+      rowNumbers.push(sheet.getRow(row).getCell(1).value);
+    expect(rowNumbers).toEqual([4, 5, 6, 7, 9]);
+    const invalidEmailRow = sheet.getRow(2);
+    expect(invalidEmailRow.getCell(2).value).toBe('not-an-email');
+    expect((invalidEmailRow.getCell(2).fill as ExcelJS.FillPattern).fgColor?.argb).toBe('FFFFC7CE');
+    expect(JSON.stringify(invalidEmailRow.getCell(2).note)).toContain('not a valid email address');
+    expect(invalidEmailRow.getCell(3).fill).toBeUndefined();
+    expect(String(invalidEmailRow.getCell(6).value)).toContain(
+      'Email: not-an-email is not a valid email address.',
+    );
+    // Formula injection: the would-be formula comes back as inert text.
+    expect(invalidEmailRow.getCell(3).formula).toBeUndefined();
+    expect(invalidEmailRow.getCell(3).value).toBe("'=SUM(1,2)");
+
+    await continueFrom(company, id, 'VALIDATION');
+    await waitUntilIdle(company, id);
+    const atReview = await t.request(company.token, reports, { id });
+    const usersSheet = await downloadSheet(atReview.data?.importSession.importedUsersReport.url);
+    expect(usersSheet.getRow(1).values).toEqual([
+      undefined,
+      'Row',
+      'Email',
+      'userName',
+      'reference',
+      'Department',
+      'Action',
+      'Training group',
+    ]);
+    const actions = [];
+    for (let row = 2; row <= usersSheet.rowCount; row++) {
+      actions.push([
+        usersSheet.getRow(row).getCell(1).value,
+        usersSheet.getRow(row).getCell(6).value,
+      ]);
+    }
+    expect(actions).toEqual([
+      [2, 'CREATE'],
+      [3, 'UPDATE'],
+      [8, 'UNCHANGED'],
+      [10, 'CREATE'],
+    ]);
+
+    const other = await t.createTestCompany();
+    const foreign = await t.request(other.token, reports, { id });
+    expect(foreign.data?.importSession).toBeNull();
   });
 
   it('imports the same file a second time as all unchanged, creating no duplicates', async () => {
