@@ -1,0 +1,382 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, queryRows } from '../drizzle/client.js';
+import { importRows } from '../drizzle/tables.js';
+import { createEmptyPostgresDatabase } from './database.js';
+import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
+
+/**
+ * A worker PROCESS dies (SIGKILL) while it reads an upload; a second server process claims
+ * the session once the dead one's lease runs out, redoes the read, and stages every row
+ * exactly once. Runs against PGlite in a temp DATA_DIR (the two servers one after the
+ * other), or a fresh Postgres database when DATABASE_URL is set.
+ */
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
+// A new PGlite data directory takes about 10 s to initialise, more on a busy machine.
+const startTimeoutMs = 45_000;
+const stopTimeoutMs = 15_000;
+const leaseSeconds = 2;
+/** Data rows in the workbook: enough that reading them takes several seconds. */
+const dataRows = 60_000;
+/**
+ * Killed once the reader reported this many rows. The parent handles the reader's events in
+ * order, each after the previous batch's COPY (2000 rows a batch), so a progress at 4000 rows
+ * means at least one batch was already staged by the process that is about to die.
+ */
+const killAfterRows = 4_000;
+const bootstrapToken = randomBytes(32).toString('base64url');
+
+const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) {
+  stage busy rowCount progress { phase processed total } failure { code message }
+} }`;
+
+const SESSION = `query($id: ID!) { importSession(id: $id) {
+  stage busy rowCount failure { code message }
+  columns { header columnIndex status field { key } }
+} }`;
+
+function rowCells(index: number): string[] {
+  return [
+    `user${index}@example.com`,
+    `User ${index}`,
+    `R${String(index).padStart(6, '0')}`,
+    `Department ${index % 37}`,
+  ];
+}
+
+async function bigWorkbook(): Promise<Uint8Array<ArrayBuffer>> {
+  const workbook = new ExcelJS.Workbook();
+  const sheet = workbook.addWorksheet('Users');
+  sheet.addRow(['Email', 'userName', 'reference', 'Department']);
+  for (let index = 0; index < dataRows; index++) sheet.addRow(rowCells(index));
+  return new Uint8Array(await workbook.xlsx.writeBuffer());
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface ServerProcess {
+  url: string;
+  logs(): string;
+  /** Sends the signal (SIGKILL to the process group) and waits, bounded, for the exit. */
+  kill(signal: NodeJS.Signals): Promise<Exit>;
+}
+
+/** Every child started, until it closed: afterAll kills what is left. */
+const running = new Map<ChildProcessWithoutNullStreams, Promise<Exit>>();
+
+/** SIGKILLs tsx and the server it runs (its process group) unless both are gone. */
+function killGroup(child: ChildProcessWithoutNullStreams): void {
+  if (child.pid === undefined || !running.has(child)) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    WORK_LEASE_SECONDS: String(leaseSeconds),
+    BOOTSTRAP_ADMIN_TOKEN: bootstrapToken,
+    ...extra,
+  };
+  // The child must use the database it is given, never one inherited from the test run.
+  if (!extra.DATABASE_URL) delete env.DATABASE_URL;
+  return env;
+}
+
+/** Starts `tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
+async function startServerProcess(
+  name: string,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  // tsx runs the server in a child process of its own; SIGKILL cannot be relayed, so the
+  // server gets a process group of its own and a SIGKILL goes to the whole group.
+  const child = spawn(tsx, ['server/main.ts'], {
+    cwd: repoRoot,
+    env: childEnv(env),
+    detached: true,
+  });
+  let output = '';
+  const append = (chunk: string) => {
+    output += chunk;
+  };
+  child.stdout.setEncoding('utf8').on('data', append);
+  child.stderr.setEncoding('utf8').on('data', append);
+  // 'close' comes once tsx exited and the server closed its end of the pipes: both are gone.
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('close', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  running.set(child, exited);
+  const kill = async (signal: NodeJS.Signals): Promise<Exit> => {
+    if (signal === 'SIGKILL') killGroup(child);
+    else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const exit = await Promise.race([exited, sleep(stopTimeoutMs).then(() => null)]);
+    if (exit) return exit;
+    killGroup(child);
+    throw new Error(`${name} did not exit within ${stopTimeoutMs} ms of ${signal}:\n${output}`);
+  };
+
+  const deadline = Date.now() + startTimeoutMs;
+  let exit: Exit | null = null;
+  void exited.then((value) => {
+    exit = value;
+  });
+  for (;;) {
+    const match = /Muster is listening on (http:\/\/\S+)/.exec(output);
+    if (match?.[1]) {
+      return { url: match[1], logs: () => output, kill };
+    }
+    if (exit)
+      throw new Error(`${name} exited (${JSON.stringify(exit)}) before listening:\n${output}`);
+    if (Date.now() > deadline) {
+      killGroup(child);
+      throw new Error(`${name} did not listen within ${startTimeoutMs} ms:\n${output}`);
+    }
+    await sleep(50);
+  }
+}
+
+interface TestDatabase {
+  /** DATA_DIR, plus DATABASE_URL on Postgres. */
+  env: Record<string, string>;
+  /** Opens the database in this process: on PGlite only while no server runs on it. */
+  open(): ReturnType<typeof createDatabase>;
+  remove(): Promise<void>;
+}
+
+async function createTestDatabase(): Promise<TestDatabase> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'muster-crash-'));
+  const serverUrl = process.env.DATABASE_URL;
+  const postgresDatabase = serverUrl ? await createEmptyPostgresDatabase(serverUrl) : null;
+  return {
+    env: postgresDatabase
+      ? { DATA_DIR: dataDir, DATABASE_URL: postgresDatabase.url }
+      : { DATA_DIR: dataDir },
+    open: () =>
+      createDatabase(
+        postgresDatabase ? { url: postgresDatabase.url } : { dataDir: join(dataDir, 'pglite') },
+      ),
+    remove: async () => {
+      await postgresDatabase?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function graphql(url: string, query: string, variables: Record<string, unknown>) {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bootstrapToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return (await response.json()) as { data?: any; errors?: unknown[] };
+}
+
+describe('an import whose worker process is killed in the middle of reading', () => {
+  let database: TestDatabase;
+  let workbook: Uint8Array<ArrayBuffer>;
+  let serverA: ServerProcess;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    // A new PGlite data directory takes a while to set up: write the workbook meanwhile.
+    [serverA, workbook] = await Promise.all([
+      startServerProcess('server A', database.env),
+      bigWorkbook(),
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const [child, exited] of running) {
+      killGroup(child);
+      await Promise.race([exited, sleep(stopTimeoutMs)]);
+    }
+    await database?.remove();
+  });
+
+  it('is finished by another process, every row staged exactly once', async () => {
+    const { status, body } = await uploadFile(
+      serverA.url,
+      bootstrapToken,
+      START_IMPORT,
+      { input: { file: null } },
+      { name: 'users.xlsx', content: workbook },
+    );
+    expect(status, JSON.stringify(body)).toBe(200);
+    const started = body.data?.startImport;
+    expect(started, JSON.stringify(body)).toMatchObject({ __typename: 'ImportSession' });
+    const sessionId = decodeGlobalID(started.id).id;
+
+    // Follow A until it has read, and so staged, part of the file; it must still be busy.
+    const onA = await subscribeSse(
+      serverA.url,
+      bootstrapToken,
+      FOLLOW,
+      { id: started.id },
+      (event) => {
+        const session = event.data?.importSessionUpdated;
+        return (
+          session?.busy === false ||
+          (session?.progress?.phase === 'READING' && session.progress.processed >= killAfterRows)
+        );
+      },
+      30_000,
+    );
+    expect(onA.at(-1)?.data?.importSessionUpdated, serverA.logs()).toMatchObject({
+      stage: 'UPLOAD',
+      busy: true,
+      progress: { phase: 'READING' },
+    });
+    expect(await serverA.kill('SIGKILL'), serverA.logs()).toEqual({
+      code: null,
+      signal: 'SIGKILL',
+    });
+
+    /** On Postgres: a transaction id taken after A died; every row B stages is newer. */
+    let afterKill: string | undefined;
+    if (database.env.DATABASE_URL) {
+      // A held the first claim and had staged part of the file when it died.
+      const handle = await database.open();
+      try {
+        const [left] = await queryRows<{ attempt: number; staged: number; xid: string }>(
+          handle.db,
+          sql`select attempt, pg_current_xact_id()::text as xid,
+                (select count(*)::int from import_rows where session_id = ${sessionId}) as staged
+              from import_sessions where id = ${sessionId}`,
+        );
+        expect(left?.attempt).toBe(1);
+        expect(left?.staged).toBeGreaterThan(0);
+        expect(left?.staged).toBeLessThan(dataRows);
+        afterKill = left?.xid;
+      } finally {
+        await handle.close();
+      }
+    }
+    // On PGlite the data directory is left as A's death left it, for B to open.
+
+    // A's pid file is stale now, so B may open the same data directory. B claims the session
+    // once A's lease runs out and reads the file again from the start.
+    const serverB = await startServerProcess('server B', database.env);
+    const onB = await subscribeSse(
+      serverB.url,
+      bootstrapToken,
+      FOLLOW,
+      { id: started.id },
+      (event) => event.data?.importSessionUpdated?.busy === false,
+      60_000,
+    );
+    expect(onB.at(-1)?.data?.importSessionUpdated, serverB.logs()).toMatchObject({
+      stage: 'CUSTOM_FIELDS',
+      busy: false,
+      rowCount: dataRows,
+      failure: null,
+    });
+    const read = await graphql(serverB.url, SESSION, { id: started.id });
+    expect(read.errors).toBeUndefined();
+    expect(read.data.importSession).toMatchObject({
+      stage: 'CUSTOM_FIELDS',
+      busy: false,
+      rowCount: dataRows,
+      failure: null,
+    });
+    expect(read.data.importSession.columns).toEqual([
+      { header: 'Email', columnIndex: 0, status: 'MATCHED', field: { key: 'email' } },
+      { header: 'userName', columnIndex: 1, status: 'MATCHED', field: { key: 'userName' } },
+      { header: 'reference', columnIndex: 2, status: 'MATCHED', field: { key: 'reference' } },
+      { header: 'Department', columnIndex: 3, status: 'NEW', field: null },
+    ]);
+
+    const logsB = serverB.logs();
+    expect(await serverB.kill('SIGTERM'), logsB).toEqual({ code: 0, signal: null });
+    expect(logsB).not.toMatch(/ (WARN|ERROR) /);
+
+    // With B stopped, the database can be opened here on PGlite too.
+    const handle = await database.open();
+    try {
+      const [claim] = await queryRows<{
+        attempt: number;
+        busy: boolean;
+        lease_owner: string | null;
+      }>(
+        handle.db,
+        sql`select attempt, busy, lease_owner from import_sessions where id = ${sessionId}`,
+      );
+      expect(claim?.attempt).toBeGreaterThanOrEqual(2);
+      expect(claim).toMatchObject({ busy: false, lease_owner: null });
+
+      // Row numbers 2..N+1, each once (the primary key forbids doubles; this finds gaps).
+      const [rows] = await queryRows<{ count: number; first: number; last: number }>(
+        handle.db,
+        sql`select count(*)::int as count, min(row_number) as first, max(row_number) as last
+            from import_rows where session_id = ${sessionId}`,
+      );
+      expect(rows).toEqual({ count: dataRows, first: 2, last: dataRows + 1 });
+      // A few rows in full (batch edges, around where A died, the last)...
+      const sampled = [0, 1, 1_999, 2_000, killAfterRows, dataRows / 2, dataRows - 1];
+      const sampledRows = await handle.db
+        .select({ rowNumber: importRows.rowNumber, cells: importRows.cells })
+        .from(importRows)
+        .where(
+          and(
+            eq(importRows.sessionId, sessionId),
+            inArray(
+              importRows.rowNumber,
+              sampled.map((index) => index + 2),
+            ),
+          ),
+        )
+        .orderBy(asc(importRows.rowNumber));
+      expect(sampledRows).toEqual(
+        sampled.map((index) => ({ rowNumber: index + 2, cells: rowCells(index) })),
+      );
+      // ...and every cell of every row, compared in SQL (rowCells written out again).
+      const wrong = await queryRows<{ row_number: number; cells: unknown }>(
+        handle.db,
+        sql`select row_number, cells from import_rows
+            where session_id = ${sessionId}
+              and cells <> jsonb_build_array(
+                'user' || (row_number - 2) || '@example.com',
+                'User ' || (row_number - 2),
+                'R' || lpad((row_number - 2)::text, 6, '0'),
+                'Department ' || ((row_number - 2) % 37))
+            order by row_number limit 5`,
+      );
+      expect(wrong).toEqual([]);
+      if (afterKill) {
+        // No row is one A staged: B replaced them all (a row left over from A, or written by
+        // A twice, would be older than the mark).
+        const [older] = await queryRows<{ count: number }>(
+          handle.db,
+          sql`select count(*)::int as count from import_rows
+              where session_id = ${sessionId} and age(xmin) >= age(${afterKill}::xid)`,
+        );
+        expect(older?.count).toBe(0);
+      }
+    } finally {
+      await handle.close();
+    }
+  }, 90_000);
+});
