@@ -6,7 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
-import postgres from 'postgres';
+import postgres, { type Sql } from 'postgres';
 import { relations } from './relations.js';
 
 /** One database type for both drivers: services and resolvers never know which one runs. */
@@ -15,6 +15,8 @@ export type Database = PgAsyncDatabase<PgQueryResultHKT, typeof relations>;
 export interface DatabaseHandle {
   db: Database;
   kind: 'pglite' | 'postgres';
+  /** The postgres.js client on a real server (LISTEN/NOTIFY needs it); null on PGlite. */
+  postgres: Sql | null;
   /** Applies the committed migrations under drizzle/migrations. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -32,6 +34,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
     return {
       db: db as unknown as Database,
       kind: 'postgres',
+      postgres: client,
       migrate: async () => {
         await migratePostgres(db, { migrationsFolder });
       },
@@ -44,6 +47,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
   return {
     db: db as unknown as Database,
     kind: 'pglite',
+    postgres: null,
     migrate: async () => {
       await migratePglite(db, { migrationsFolder });
     },

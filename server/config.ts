@@ -10,6 +10,8 @@ const configSchema = z.object({
   PUBLIC_URL: z.string().url().optional(),
   BOOTSTRAP_ADMIN_TOKEN: z.string().min(16).optional(),
   SMTP_URL: z.string().url().optional(),
+  /** Redis for events between processes; unset: Postgres LISTEN/NOTIFY (or in process on PGlite). */
+  REDIS_URL: z.string().url().optional(),
   MAIL_FROM: z.string().default('Muster <muster@localhost>'),
   MAX_UPLOAD_BYTES: integer(50 * 1024 * 1024),
   MAX_ROWS: integer(1_000_000),

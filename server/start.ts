@@ -9,7 +9,7 @@ import { lockDataDirectory } from './data-dir-lock.js';
 import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
 import type { Logger } from './logger.js';
-import { createInProcessImportEvents } from './pubsub.js';
+import { createImportEvents } from './pubsub.js';
 
 export interface RunningServer {
   url: string;
@@ -28,7 +28,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   try {
     await database.migrate();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
-    const events = createInProcessImportEvents();
+    const events = await createImportEvents({
+      redisUrl: config.REDIS_URL,
+      postgres: database.postgres,
+      logger,
+    });
     const importWorker = startImportWorker({
       db: database.db,
       config,
@@ -56,14 +60,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     return {
       url: `http://${host}:${port}`,
       bootstrapToken: bootstrap?.token ?? null,
+      // Graceful: no new connections, background work finished or handed back, subscriptions
+      // completed properly, then whatever is still open is cut and the database closed.
       close: async () => {
         stopRetention();
-        await closeWebSocket();
-        await new Promise<void>((resolveClose) => {
-          server.close(() => resolveClose());
-          server.closeAllConnections();
-        });
+        const closed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+        server.closeIdleConnections();
         await importWorker.stop();
+        await events.close();
+        await closeWebSocket();
+        const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 2_000).unref());
+        await Promise.race([closed, grace]);
+        server.closeAllConnections();
+        await closed;
         await database.close();
         releaseDataDir();
       },

@@ -108,6 +108,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
         });
       }
       await importWorker.stop();
+      await events.close();
       await database.close();
       await rm(dataDir, { recursive: true, force: true });
     },
