@@ -1,0 +1,116 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DatabaseHandle } from '../drizzle/client.js';
+import { type ImportColumn, importRows, users } from '../drizzle/tables.js';
+import { createCompany } from '../server/auth.js';
+import { createImportSession } from '../server/import/sessions.js';
+import { copyImportRows } from '../server/import/stage-rows.js';
+import { validateRows } from '../server/import/validate.js';
+import { createTestDatabase } from './database.js';
+
+let database: DatabaseHandle;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database.close();
+});
+
+const columns: ImportColumn[] = [
+  { header: 'Email', columnIndex: 0, fieldKey: 'email', status: 'MATCHED' },
+  { header: 'userName', columnIndex: 1, fieldKey: 'userName', status: 'MATCHED' },
+  { header: 'reference', columnIndex: 2, fieldKey: 'reference', status: 'MATCHED' },
+];
+
+/** Stages the given rows in a new session and returns each row's error codes. */
+async function errorCodes(rows: (string | null)[][], companyId?: string) {
+  const company = companyId ?? (await createCompany(database.db, 'Validation')).companyId;
+  const session = await createImportSession(database.db, {
+    companyId: company,
+    fileName: 'v.xlsx',
+    content: Buffer.from('PK\x03\x04'),
+    comment: null,
+  });
+  await copyImportRows(
+    database.db,
+    session.id,
+    rows.map((cells, index) => ({ rowNumber: index + 2, cells })),
+  );
+  const counts = await validateRows(database.db, { id: session.id, companyId: company, columns });
+  const staged = await database.db
+    .select({ rowNumber: importRows.rowNumber, errors: importRows.errors })
+    .from(importRows)
+    .where(eq(importRows.sessionId, session.id))
+    .orderBy(importRows.rowNumber);
+  return {
+    counts,
+    codes: staged.map((row) => (row.errors ?? []).map((error) => error.code)),
+    errors: staged.map((row) => row.errors ?? []),
+  };
+}
+
+describe('validateRows', () => {
+  it('accepts addresses as real ones look and refuses the rest', async () => {
+    const valid = [
+      'ann.lee+newsletter@sub.example.com',
+      "o'brien@example.ie",
+      'x_y-z@mail.example-domain.org',
+      'UPPER@EXAMPLE.COM',
+      '1234@example.io',
+      'a@b.co',
+    ];
+    const invalid = [
+      'plainaddress',
+      '@example.com',
+      'ann@',
+      'ann@localhost',
+      'ann lee@example.com',
+      'Ann <ann@example.com>',
+      'ann@@example.com',
+      'ann@example..com',
+      'ann@-example.com',
+      'ann@example.com.',
+      `${'a'.repeat(65)}@example.com`,
+    ];
+    const { codes } = await errorCodes(
+      [...valid, ...invalid].map((email, index) => [email, 'Name', `R${index}`]),
+    );
+    expect(codes.slice(0, valid.length)).toEqual(valid.map(() => []));
+    expect(codes.slice(valid.length)).toEqual(invalid.map(() => ['INVALID_EMAIL']));
+  });
+
+  it('flags blanks, lengths, in-file duplicates (naming the first row) and taken references', async () => {
+    const company = await createCompany(database.db, 'Owner of R-TAKEN');
+    await database.db.insert(users).values({
+      companyId: company.companyId,
+      email: 'owner@example.com',
+      userName: 'Owner',
+      reference: 'R-TAKEN',
+    });
+    const { counts, codes, errors } = await errorCodes(
+      [
+        ['first@example.com', 'First', 'R1'],
+        [null, null, null],
+        ['FIRST@example.com', 'Again', 'R2'],
+        ['other@example.com', 'Other', 'R1'],
+        ['long@example.com', 'x'.repeat(201), 'R3'],
+        ['new@example.com', 'New', 'R-TAKEN'],
+        ['owner@example.com', 'Owner', 'R-TAKEN'],
+      ],
+      company.companyId,
+    );
+    expect(codes).toEqual([
+      [],
+      ['REQUIRED', 'REQUIRED', 'REQUIRED'],
+      ['DUPLICATE_IN_FILE'],
+      ['DUPLICATE_IN_FILE'],
+      ['TOO_LONG'],
+      ['REFERENCE_TAKEN'],
+      ['DUPLICATE_IN_FILE'],
+    ]);
+    expect(errors[2]?.[0]?.message).toContain('row 2');
+    expect(errors[3]?.[0]).toMatchObject({ columnIndex: 2, value: 'R1' });
+    expect(errors[5]?.[0]?.message).toContain('owner@example.com');
+    expect(counts).toEqual({ valid: 1, invalid: 6 });
+  });
+});
