@@ -1,4 +1,3 @@
-import { GraphQLError } from 'graphql';
 import type { ImportRowError } from '../drizzle/tables.js';
 import { createDownload } from '../server/download-route.js';
 import { reportAvailable, reportFileName } from '../server/import/report-files.js';
@@ -18,9 +17,9 @@ import { builder } from './builder.js';
 import { DownloadRef } from './downloads.js';
 import { UserFieldRef } from './fields.js';
 import { ImportSessionRef } from './import-session.js';
+import { keysetConnection } from './pagination.js';
 import { DistributionRuleRef } from './rules.js';
 import { TrainingGroupRef } from './training-groups.js';
-import { decodeCursor, encodeCursor, pageSize } from './users.js';
 
 const RowErrorCodeEnum = builder.enumType('ImportRowErrorCode', {
   description: 'Why a row cannot be imported.',
@@ -233,55 +232,32 @@ const isRowCursor = (value: unknown): value is { rowNumber: number } =>
   value !== null &&
   Number.isInteger((value as { rowNumber: unknown }).rowNumber);
 
-function onlyForward(args: { before?: string | null; last?: number | null }) {
-  if (args.before != null || args.last != null) {
-    throw new GraphQLError('Page forward with first and after.', {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
-  }
-}
-
-function connection<Node>(
-  nodes: Node[],
-  cursorOf: (node: Node) => unknown,
-  hasNextPage: boolean,
-  hasPreviousPage: boolean,
-) {
-  const edges = nodes.map((node) => ({ node, cursor: encodeCursor(cursorOf(node)) }));
-  return {
-    edges,
-    pageInfo: {
-      hasNextPage,
-      hasPreviousPage,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-    },
-  };
-}
-
 builder.objectFields(ImportSessionRef, (t) => ({
   errors: t.connection(
     {
       type: ImportRowErrorRef,
       description: 'Every row error, in row order, a page at a time (by keyset).',
-      resolve: async (session, args, ctx) => {
-        onlyForward(args);
-        const after = args.after ? decodeCursor(args.after, isErrorCursor) : null;
-        const page = await listRowErrorsPage(ctx.db, session.id, {
-          limit: pageSize(args.first),
-          after,
-        });
-        const errors = page.errors.map((error) => ({
-          ...withHeader(session, error.rowNumber, error),
-          position: error.position,
-        }));
-        return connection(
-          errors,
-          (error) => ({ rowNumber: error.rowNumber, position: error.position }),
-          page.hasNextPage,
-          after !== null,
-        );
-      },
+      resolve: (session, args, ctx) =>
+        keysetConnection(
+          args,
+          {
+            isValid: isErrorCursor,
+            of: (error: RowErrorShape & { position: number }) => ({
+              rowNumber: error.rowNumber,
+              position: error.position,
+            }),
+          },
+          async ({ limit, after }) => {
+            const page = await listRowErrorsPage(ctx.db, session.id, { limit, after });
+            return {
+              nodes: page.errors.map((error) => ({
+                ...withHeader(session, error.rowNumber, error),
+                position: error.position,
+              })),
+              hasNextPage: page.hasNextPage,
+            };
+          },
+        ),
     },
     { name: 'ImportRowErrorConnection', description: 'A page of row errors.' },
     { name: 'ImportRowErrorEdge', description: 'A row error and its cursor.' },
@@ -297,21 +273,22 @@ builder.objectFields(ImportSessionRef, (t) => ({
           description: 'Which rows to list; all when absent.',
         }),
       },
-      resolve: async (session, args, ctx) => {
-        onlyForward(args);
-        const after = args.after ? decodeCursor(args.after, isRowCursor) : null;
-        const page = await listImportRowsPage(ctx.db, session.id, {
-          limit: pageSize(args.first),
-          after: after?.rowNumber,
-          filter: args.filter,
-        });
-        return connection(
-          page.rows.map((row) => ({ ...row, session })),
-          (row) => ({ rowNumber: row.rowNumber }),
-          page.hasNextPage,
-          after !== null,
-        );
-      },
+      resolve: (session, args, ctx) =>
+        keysetConnection(
+          args,
+          { isValid: isRowCursor, of: (row: RowShape) => ({ rowNumber: row.rowNumber }) },
+          async ({ limit, after }) => {
+            const page = await listImportRowsPage(ctx.db, session.id, {
+              limit,
+              after: after?.rowNumber,
+              filter: args.filter,
+            });
+            return {
+              nodes: page.rows.map((row) => ({ ...row, session })),
+              hasNextPage: page.hasNextPage,
+            };
+          },
+        ),
     },
     { name: 'ImportRowConnection', description: 'A page of rows.' },
     { name: 'ImportRowEdge', description: 'A row and its cursor.' },

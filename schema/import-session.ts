@@ -31,7 +31,7 @@ import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
-import { decodeCursor, encodeCursor, pageSize } from './users.js';
+import { keysetConnection } from './pagination.js';
 
 const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
 
@@ -227,24 +227,21 @@ builder.queryFields((t) => ({
     {
       type: ImportSessionRef,
       description: 'Import sessions of your company, newest first.',
-      resolve: async (_root, args, ctx) => {
-        const limit = pageSize(args.first);
-        const after = args.after ? decodeCursor(args.after, isSessionCursor) : null;
-        const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
-        const edges = page.sessions.map((session) => ({
-          node: session,
-          cursor: encodeCursor({ createdAt: session.createdAt.toISOString(), id: session.id }),
-        }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: after !== null,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
+      resolve: (_root, args, ctx) =>
+        keysetConnection(
+          args,
+          {
+            isValid: isSessionCursor,
+            of: (session: ImportSession) => ({
+              createdAt: session.createdAt.toISOString(),
+              id: session.id,
+            }),
           },
-        };
-      },
+          async ({ limit, after }) => {
+            const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
+            return { nodes: page.sessions, hasNextPage: page.hasNextPage };
+          },
+        ),
     },
     { name: 'ImportSessionConnection', description: 'A page of import sessions.' },
     { name: 'ImportSessionEdge', description: 'An import session and its cursor.' },

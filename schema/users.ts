@@ -1,4 +1,3 @@
-import { GraphQLError } from 'graphql';
 import { listCustomFields } from '../server/settings/fields.js';
 import { findTrainingGroup } from '../server/settings/training-groups.js';
 import {
@@ -9,38 +8,8 @@ import {
 } from '../server/settings/users.js';
 import { builder } from './builder.js';
 import { isUuid } from './ids.js';
+import { keysetConnection } from './pagination.js';
 import { TrainingGroupRef } from './training-groups.js';
-
-export const MAX_PAGE_SIZE = 100;
-const DEFAULT_PAGE_SIZE = 20;
-
-/** `first` of a connection: at most MAX_PAGE_SIZE, so no request asks for everything. */
-export function pageSize(first: number | null | undefined): number {
-  if (first == null) return DEFAULT_PAGE_SIZE;
-  if (first < 0 || first > MAX_PAGE_SIZE) {
-    throw new GraphQLError(`first must be between 0 and ${MAX_PAGE_SIZE}.`, {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
-  }
-  return first;
-}
-
-/** Opaque cursors: base64url JSON, checked on the way back in. */
-export function encodeCursor(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
-
-export function decodeCursor<T>(cursor: string, isValid: (value: unknown) => value is T): T {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (isValid(value)) return value;
-  } catch {
-    // Falls through to the same error as a well-formed but wrong cursor.
-  }
-  throw new GraphQLError('The cursor is not valid for this list.', {
-    extensions: { code: 'BAD_USER_INPUT' },
-  });
-}
 
 const isUserCursor = (value: unknown): value is UserCursor =>
   typeof value === 'object' &&
@@ -119,33 +88,22 @@ builder.queryFields((t) => ({
             'Only users whose email, userName or reference contains this text (ignoring case).',
         }),
       },
-      resolve: async (_root, args, ctx) => {
-        if (args.before != null || args.last != null) {
-          throw new GraphQLError('Page forward with first and after.', {
-            extensions: { code: 'BAD_USER_INPUT' },
-          });
-        }
-        const limit = pageSize(args.first);
-        const after = args.after ? decodeCursor(args.after, isUserCursor) : null;
-        const page = await listUsersPage(ctx.db, ctx.auth.companyId, {
-          limit,
-          after,
-          search: args.search,
-        });
-        const edges = page.users.map((user) => ({
-          node: user,
-          cursor: encodeCursor({ email: user.email.toLowerCase(), id: user.id }),
-        }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: after !== null,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
+      resolve: (_root, args, ctx) =>
+        keysetConnection(
+          args,
+          {
+            isValid: isUserCursor,
+            of: (user: User) => ({ email: user.email.toLowerCase(), id: user.id }),
           },
-        };
-      },
+          async ({ limit, after }) => {
+            const page = await listUsersPage(ctx.db, ctx.auth.companyId, {
+              limit,
+              after,
+              search: args.search,
+            });
+            return { nodes: page.users, hasNextPage: page.hasNextPage };
+          },
+        ),
     },
     { name: 'UserConnection', description: 'A page of users.' },
     { name: 'UserEdge', description: 'A user and its cursor.' },
