@@ -36,7 +36,17 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       kind: 'postgres',
       postgres: client,
       migrate: async () => {
-        await migratePostgres(db, { migrationsFolder });
+        // Processes starting at once on a new database would each apply the migrations, and
+        // all but one fail: they take turns under a session advisory lock, held on a
+        // connection of its own while the migrator uses the others.
+        const lock = await client.reserve();
+        try {
+          await lock`select pg_advisory_lock(hashtext('muster.migrate'))`;
+          await migratePostgres(db, { migrationsFolder });
+        } finally {
+          await lock`select pg_advisory_unlock(hashtext('muster.migrate'))`.catch(() => {});
+          lock.release();
+        }
       },
       close: () => client.end({ timeout: 5 }),
     };

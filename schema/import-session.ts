@@ -396,7 +396,12 @@ builder.subscriptionType({
           await push(session);
           while (!ENDED_STAGES.has(session.stage)) {
             const next = await Promise.race([updates.next(), stop.then(() => null)]);
-            if (!next || next.done) return;
+            // The updates end on shutdown: end this subscription properly then (a Repeater
+            // whose executor returns without stop() stays open until the connection is cut).
+            if (!next || next.done) {
+              stop();
+              return;
+            }
             session = (await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? session;
             await push(session);
           }

@@ -67,6 +67,9 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
       defaultQuery: '{\n  viewer {\n    role\n    company { id name }\n  }\n}\n',
     },
     maskedErrors: { isDev: config.NODE_ENV === 'development' },
+    // Yoga refuses bodies over 25 MB by Content-Length, multipart uploads included (parsed
+    // before Yoga): allow what MAX_UPLOAD_BYTES allows, plus the operations and map fields.
+    maxRequestBodySize: Math.max(25_000_000, config.MAX_UPLOAD_BYTES + 2_000_000),
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),

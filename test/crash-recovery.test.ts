@@ -1,10 +1,7 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import ExcelJS from 'exceljs';
@@ -13,6 +10,11 @@ import { createDatabase, queryRows } from '../drizzle/client.js';
 import { importRows } from '../drizzle/tables.js';
 import { createEmptyPostgresDatabase } from './database.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
+import {
+  killAllServerProcesses,
+  type ServerProcess,
+  startServerProcess as startProcess,
+} from './processes.js';
 
 /**
  * A worker PROCESS dies (SIGKILL) while it reads an upload; a second server process claims
@@ -21,11 +23,6 @@ import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
  * other), or a fresh Postgres database when DATABASE_URL is set.
  */
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
-// A new PGlite data directory takes about 10 s to initialise, more on a busy machine.
-const startTimeoutMs = 45_000;
-const stopTimeoutMs = 15_000;
 const leaseSeconds = 2;
 /** Data rows in the workbook: enough that reading them takes several seconds. */
 const dataRows = 60_000;
@@ -63,99 +60,13 @@ async function bigWorkbook(): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await workbook.xlsx.writeBuffer());
 }
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface ServerProcess {
-  url: string;
-  logs(): string;
-  /** Sends the signal (SIGKILL to the process group) and waits, bounded, for the exit. */
-  kill(signal: NodeJS.Signals): Promise<Exit>;
-}
-
-/** Every child started, until it closed: afterAll kills what is left. */
-const running = new Map<ChildProcessWithoutNullStreams, Promise<Exit>>();
-
-/** SIGKILLs tsx and the server it runs (its process group) unless both are gone. */
-function killGroup(child: ChildProcessWithoutNullStreams): void {
-  if (child.pid === undefined || !running.has(child)) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
+/** A server process on the test database, with the short lease and the known token. */
+function startServerProcess(name: string, env: Record<string, string>): Promise<ServerProcess> {
+  return startProcess(name, {
+    ...env,
     WORK_LEASE_SECONDS: String(leaseSeconds),
     BOOTSTRAP_ADMIN_TOKEN: bootstrapToken,
-    ...extra,
-  };
-  // The child must use the database it is given, never one inherited from the test run.
-  if (!extra.DATABASE_URL) delete env.DATABASE_URL;
-  return env;
-}
-
-/** Starts `tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
-async function startServerProcess(
-  name: string,
-  env: Record<string, string>,
-): Promise<ServerProcess> {
-  // tsx runs the server in a child process of its own; SIGKILL cannot be relayed, so the
-  // server gets a process group of its own and a SIGKILL goes to the whole group.
-  const child = spawn(tsx, ['server/main.ts'], {
-    cwd: repoRoot,
-    env: childEnv(env),
-    detached: true,
   });
-  let output = '';
-  const append = (chunk: string) => {
-    output += chunk;
-  };
-  child.stdout.setEncoding('utf8').on('data', append);
-  child.stderr.setEncoding('utf8').on('data', append);
-  // 'close' comes once tsx exited and the server closed its end of the pipes: both are gone.
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('close', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  running.set(child, exited);
-  const kill = async (signal: NodeJS.Signals): Promise<Exit> => {
-    if (signal === 'SIGKILL') killGroup(child);
-    else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    const exit = await Promise.race([exited, sleep(stopTimeoutMs).then(() => null)]);
-    if (exit) return exit;
-    killGroup(child);
-    throw new Error(`${name} did not exit within ${stopTimeoutMs} ms of ${signal}:\n${output}`);
-  };
-
-  const deadline = Date.now() + startTimeoutMs;
-  let exit: Exit | null = null;
-  void exited.then((value) => {
-    exit = value;
-  });
-  for (;;) {
-    const match = /Muster is listening on (http:\/\/\S+)/.exec(output);
-    if (match?.[1]) {
-      return { url: match[1], logs: () => output, kill };
-    }
-    if (exit)
-      throw new Error(`${name} exited (${JSON.stringify(exit)}) before listening:\n${output}`);
-    if (Date.now() > deadline) {
-      killGroup(child);
-      throw new Error(`${name} did not listen within ${startTimeoutMs} ms:\n${output}`);
-    }
-    await sleep(50);
-  }
 }
 
 interface TestDatabase {
@@ -185,16 +96,6 @@ async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
-async function graphql(url: string, query: string, variables: Record<string, unknown>) {
-  const response = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${bootstrapToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ query, variables }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return (await response.json()) as { data?: any; errors?: unknown[] };
-}
-
 describe('an import whose worker process is killed in the middle of reading', () => {
   let database: TestDatabase;
   let workbook: Uint8Array<ArrayBuffer>;
@@ -210,10 +111,7 @@ describe('an import whose worker process is killed in the middle of reading', ()
   });
 
   afterAll(async () => {
-    for (const [child, exited] of running) {
-      killGroup(child);
-      await Promise.race([exited, sleep(stopTimeoutMs)]);
-    }
+    await killAllServerProcesses();
     await database?.remove();
   });
 
@@ -294,7 +192,7 @@ describe('an import whose worker process is killed in the middle of reading', ()
       rowCount: dataRows,
       failure: null,
     });
-    const read = await graphql(serverB.url, SESSION, { id: started.id });
+    const read = await serverB.graphql(bootstrapToken, SESSION, { id: started.id });
     expect(read.errors).toBeUndefined();
     expect(read.data.importSession).toMatchObject({
       stage: 'CUSTOM_FIELDS',

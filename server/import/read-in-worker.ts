@@ -38,9 +38,10 @@ const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/a
  *
  * Rejects with a WorkbookReadError for anything wrong with the file, including a worker
  * that runs out of memory (RESOURCE_LIMIT), crashes (CORRUPT_FILE) or overruns the time
- * budget (TIME_LIMIT; it is terminated). On abort the worker is terminated and the promise
- * rejects with `signal.reason`; if `onEvent` throws, with that error. A worker that cannot
- * even start is a deployment bug and rejects with a plain Error.
+ * budget (TIME_LIMIT; it is terminated). On abort the worker is terminated, no further event
+ * is handled, and the promise rejects with `signal.reason` once the event being handled has
+ * ended, so no write of this read is still running then; if `onEvent` throws, with that
+ * error. A worker that cannot even start is a deployment bug and rejects with a plain Error.
  */
 export async function readWorkbookInWorker(
   filePath: string,
@@ -68,13 +69,18 @@ export async function readWorkbookInWorker(
   return new Promise<void>((resolve, reject) => {
     let started = false;
     let settled = false;
+    let aborted = false;
     // Messages are handled one at a time, in order, each after the previous onEvent.
     let handling = Promise.resolve();
 
     const timer = setTimeout(() => {
       settle(timeLimitError(limits.timeBudgetMs));
     }, limits.timeBudgetMs + TERMINATION_GRACE_MS);
-    const onAbort = () => settle(signal?.reason);
+    const onAbort = () => {
+      aborted = true;
+      void worker.terminate();
+      handling = handling.then(() => settle(signal?.reason));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
 
     function settle(error?: unknown): void {
@@ -100,7 +106,9 @@ export async function readWorkbookInWorker(
 
     worker.on('message', (message: ReadWorkerMessage) => {
       if (message.type === 'started') started = true;
-      handling = handling.then(() => (settled ? undefined : handle(message))).catch(settle);
+      handling = handling
+        .then(() => (settled || aborted ? undefined : handle(message)))
+        .catch((error: unknown) => settle(aborted ? signal?.reason : error));
     });
     worker.on('error', (error: Error & { code?: string }) => {
       if (!started) {
