@@ -1,0 +1,624 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { maximum, median, p95 } from './stats.js';
+import { CONTRACTOR_SUFFIX, DEPARTMENTS, PRESET_CUSTOM_FIELDS } from './workbook.js';
+
+const REQUEST_TIMEOUT_MS = 30_000;
+const PROBE_TIMEOUT_MS = 10_000;
+const PROBE_INTERVAL_MS = 50;
+const IDLE_WINDOW_MS = 5_000;
+const IDLE_ROWS_PAGE_SAMPLES = 60;
+
+export const SMALL_QUERY = '{ viewer { role } }';
+export const ROWS_PAGE = `query($id: ID!) { importSession(id: $id) {
+  rows(first: 50) { edges { node { rowNumber action } } } } }`;
+const SESSION_FIELDS = `stage busy rowCount validRowCount invalidRowCount
+  progress { phase processed total }
+  columns { header status }
+  result { created updated unchanged skipped }
+  failure { code message }`;
+const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) { ${SESSION_FIELDS} } }`;
+const START_IMPORT = `mutation($input: StartImportInput!) { startImport(input: $input) {
+  __typename ... on ImportSession { id stage busy } ... on Error { code message } } }`;
+
+interface SessionView {
+  stage: string;
+  busy: boolean;
+  rowCount: number;
+  validRowCount: number;
+  invalidRowCount: number;
+  progress: { phase: string; processed: number; total: number | null } | null;
+  columns: { header: string; status: string }[];
+  result: { created: number; updated: number; unchanged: number; skipped: number } | null;
+  failure: { code: string; message: string } | null;
+}
+
+interface TimedEvent {
+  at: number;
+  session: SessionView;
+}
+
+/** One GraphQL request over HTTP; throws on a transport error, a timeout or top-level errors. */
+export async function graphql<T = unknown>(
+  url: string,
+  token: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  timeoutMs = REQUEST_TIMEOUT_MS,
+): Promise<T> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const body = (await response.json()) as { data?: T; errors?: unknown[] };
+  if (body.errors || !body.data) {
+    throw new Error(`GraphQL request failed (${response.status}): ${JSON.stringify(body.errors)}`);
+  }
+  return body.data;
+}
+
+/** What the benchmark reads of a mutation's payload: the object's id or key, or the error. */
+interface MutationPayload {
+  id?: string;
+  key?: string;
+  code?: string;
+  message?: string;
+}
+
+/** A mutation whose result is a union of the object and typed errors: returns the object. */
+async function mutate(
+  url: string,
+  token: string,
+  mutation: string,
+  variables: Record<string, unknown> = {},
+): Promise<MutationPayload> {
+  const data = await graphql<Record<string, MutationPayload | null>>(
+    url,
+    token,
+    mutation,
+    variables,
+  );
+  const [payload] = Object.values(data);
+  if (!payload || payload.code) throw new Error(`mutation failed: ${JSON.stringify(data)}`);
+  return payload;
+}
+
+/**
+ * The company as the benchmark needs it: Department and Country as custom fields, eight
+ * training groups and eight ordered rules (the contractor domain, then Germany, then six
+ * departments). The file's other new columns are added through confirmCustomFields.
+ */
+export async function setUpCompany(url: string, token: string): Promise<void> {
+  const fieldKeys = new Map<string, string>();
+  for (const label of PRESET_CUSTOM_FIELDS) {
+    const field = await mutate(
+      url,
+      token,
+      'mutation($label: String!) { createCustomField(input: { label: $label }) { __typename ... on CustomField { key } ... on Error { code message } } }',
+      { label },
+    );
+    fieldKeys.set(label, field.key ?? '');
+  }
+  const rules: { group: string; fieldKey: string; operator: string; value: string }[] = [
+    { group: 'Contractors', fieldKey: 'email', operator: 'ENDS_WITH', value: CONTRACTOR_SUFFIX },
+    {
+      group: 'DACH onboarding',
+      fieldKey: fieldKeys.get('Country') as string,
+      operator: 'EQUALS',
+      value: 'Germany',
+    },
+    ...DEPARTMENTS.slice(0, 6).map((department) => ({
+      group: `${department} training`,
+      fieldKey: fieldKeys.get('Department') as string,
+      operator: 'EQUALS',
+      value: department,
+    })),
+  ];
+  for (const rule of rules) {
+    const group = await mutate(
+      url,
+      token,
+      'mutation($name: String!) { createTrainingGroup(input: { name: $name }) { __typename ... on TrainingGroup { id } ... on Error { code message } } }',
+      { name: rule.group },
+    );
+    await mutate(
+      url,
+      token,
+      `mutation($input: CreateDistributionRuleInput!) { createDistributionRule(input: $input) {
+        __typename ... on DistributionRule { id } ... on Error { code message } } }`,
+      {
+        input: {
+          fieldKey: rule.fieldKey,
+          operator: rule.operator,
+          value: rule.value,
+          trainingGroupId: group.id,
+        },
+      },
+    );
+  }
+}
+
+export interface Probe {
+  /**
+   * Latencies of the requests that started within [from, to], in ms, corrected for
+   * coordinated omission: a request that took L ms stands also for the requests a client
+   * on a fixed 50 ms schedule would have sent meanwhile (L − 50, L − 100, …), as
+   * HdrHistogram's recordValueWithExpectedInterval does. Without it one 10 s stall is one
+   * sample among hundreds and vanishes from the p95.
+   */
+  between(from: number, to?: number): number[];
+  /** The same without the correction: one sample per request actually sent. */
+  rawBetween(from: number, to?: number): number[];
+  failures: number;
+  stop(): Promise<void>;
+}
+
+/** Sends `request` every `intervalMs` (one at a time) and records how long each took. */
+export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_INTERVAL_MS): Probe {
+  const samples: { at: number; ms: number }[] = [];
+  let stopped = false;
+  const rawBetween = (from: number, to = Number.POSITIVE_INFINITY) =>
+    samples.filter((sample) => sample.at >= from && sample.at <= to).map((sample) => sample.ms);
+  const probe = {
+    failures: 0,
+    rawBetween,
+    between: (from: number, to = Number.POSITIVE_INFINITY) =>
+      rawBetween(from, to).flatMap((ms) => {
+        const missed: number[] = [ms];
+        for (let value = ms - intervalMs; value > intervalMs; value -= intervalMs) {
+          missed.push(value);
+        }
+        return missed;
+      }),
+    stop: async () => {
+      stopped = true;
+      await loop;
+    },
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      const at = performance.now();
+      try {
+        await request();
+      } catch {
+        probe.failures++;
+      }
+      const ms = performance.now() - at;
+      samples.push({ at, ms });
+      await sleep(Math.max(0, intervalMs - ms));
+    }
+  })();
+  return probe;
+}
+
+/**
+ * Follows a session over Server-Sent Events (Yoga's default transport), stamping each event
+ * with its arrival time. `waitFor` hands out events in order.
+ */
+class SessionFollower {
+  readonly events: TimedEvent[] = [];
+  private cursor = 0;
+  private ended = false;
+  private failure: unknown = null;
+  private notify: (() => void) | null = null;
+  private readonly abort = new AbortController();
+
+  constructor(url: string, token: string, id: string) {
+    void this.read(url, token, id).then(
+      () => this.end(null),
+      (error: unknown) => this.end(error),
+    );
+  }
+
+  private end(error: unknown): void {
+    this.ended = true;
+    if (!this.abort.signal.aborted) this.failure = error;
+    this.notify?.();
+  }
+
+  private async read(url: string, token: string, id: string): Promise<void> {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+      },
+      body: JSON.stringify({ query: FOLLOW, variables: { id } }),
+      signal: this.abort.signal,
+    });
+    if (!response.body) throw new Error(`no event stream: ${response.status}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const reader = response.body.getReader();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      const at = performance.now();
+      buffer += decoder.decode(chunk.value, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end !== -1) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        const data = block
+          .split('\n')
+          .filter((line) => line.startsWith('data:'))
+          .map((line) => line.slice(5).trim())
+          .join('\n');
+        if (!data) continue;
+        const payload = JSON.parse(data);
+        const session = payload.data?.importSessionUpdated as SessionView | undefined;
+        if (!session) throw new Error(`subscription error: ${data}`);
+        this.events.push({ at, session });
+        this.notify?.();
+      }
+    }
+  }
+
+  /** The next event (from where the last wait stopped) that satisfies `accept`. */
+  async waitFor(
+    what: string,
+    accept: (session: SessionView) => boolean,
+    deadline: number,
+  ): Promise<TimedEvent> {
+    for (;;) {
+      while (this.cursor < this.events.length) {
+        const event = this.events[this.cursor++] as TimedEvent;
+        const { stage, failure } = event.session;
+        if (stage === 'FAILED' || stage === 'CANCELLED') {
+          throw new Error(
+            `the import ended ${stage} while waiting for ${what}: ${failure?.message}`,
+          );
+        }
+        if (accept(event.session)) return event;
+      }
+      if (this.ended) {
+        throw new Error(`the subscription ended while waiting for ${what}: ${this.failure ?? ''}`);
+      }
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.notify = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.notify = null;
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+}
+
+/**
+ * POSTs the GraphQL multipart request. With `chunked`, the same body is streamed without a
+ * Content-Length (chunked transfer encoding): Yoga's default 25 MB `maxRequestBodySize`
+ * refuses a larger multipart request by its Content-Length with a 413, before Muster's own
+ * MAX_UPLOAD_BYTES is even looked at; streaming gets past that check.
+ */
+async function uploadWorkbook(
+  url: string,
+  token: string,
+  path: string,
+  timeoutMs: number,
+  chunked: boolean,
+): Promise<string> {
+  const form = new FormData();
+  form.set(
+    'operations',
+    JSON.stringify({
+      query: START_IMPORT,
+      variables: { input: { file: null, comment: 'benchmark' } },
+    }),
+  );
+  form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
+  form.set('0', new Blob([await readFile(path)]), basename(path));
+  const encoded = new Response(form);
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': encoded.headers.get('content-type') ?? '',
+    },
+    body: chunked ? encoded.body : await encoded.arrayBuffer(),
+    duplex: 'half',
+    signal: AbortSignal.timeout(timeoutMs),
+  } as RequestInit);
+  const body = (await response.json()) as { data?: { startImport?: MutationPayload } };
+  const session = body?.data?.startImport;
+  if (!session?.id)
+    throw new Error(`startImport failed (${response.status}): ${JSON.stringify(body)}`);
+  return session.id as string;
+}
+
+async function continueFrom(url: string, token: string, id: string, stage: string): Promise<void> {
+  await mutate(
+    url,
+    token,
+    `mutation($id: ID!, $stage: ImportStage!) { continueImport(input: { sessionId: $id, stage: $stage }) {
+      __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
+    { id, stage },
+  );
+}
+
+export interface ImportTimings {
+  sessionId: string;
+  startedAt: number;
+  endedAt: number;
+  /** Rows staged (the read ended) at this time: the rows page is probed from then on. */
+  stagedAt: number;
+  totalMs: number;
+  stages: {
+    uploadMs: number;
+    firstEventMs: number;
+    readMs: number;
+    confirmMs: number;
+    validationMs: number;
+    reviewMs: number;
+    groupsMs: number;
+    commitMs: number;
+  };
+  /** When each stage ran, [from, to] in performance.now() time, for latency by stage. */
+  windows: Record<string, [number, number]>;
+  /** Upload response → first event carrying read progress (INFLATING or READING). */
+  firstProgressMs: number;
+  /** Gaps between events while the file was read (progress is published every 200 ms). */
+  readGaps: number[];
+  /** The longest time without an event while the session was busy, and in which phase. */
+  busyGapMax: { ms: number; phase: string };
+  result: SessionView['result'];
+  rowCount: number;
+  invalidRowCount: number;
+  events: number;
+}
+
+/** Uploads the file and drives every stage to the commit, continuing automatically. */
+export async function driveImport(options: {
+  url: string;
+  token: string;
+  path: string;
+  timeoutMs: number;
+  chunkedUpload?: boolean;
+  onStaged?(sessionId: string): void;
+}): Promise<ImportTimings> {
+  const { url, token } = options;
+  const startedAt = performance.now();
+  const deadline = startedAt + options.timeoutMs;
+  const id = await uploadWorkbook(
+    url,
+    token,
+    options.path,
+    options.timeoutMs,
+    options.chunkedUpload ?? false,
+  );
+  const uploadedAt = performance.now();
+  const follower = new SessionFollower(url, token, id);
+  try {
+    const first = await follower.waitFor('the first event', () => true, deadline);
+    const read = await follower.waitFor(
+      'the end of the read',
+      (s) => s.stage !== 'UPLOAD',
+      deadline,
+    );
+    options.onStaged?.(id);
+    let validationFrom = read.at;
+    let confirmMs = 0;
+    if (read.session.stage === 'CUSTOM_FIELDS') {
+      const newHeaders = read.session.columns
+        .filter((column) => column.status === 'NEW')
+        .map((column) => column.header);
+      validationFrom = performance.now();
+      await mutate(
+        url,
+        token,
+        `mutation($id: ID!, $headers: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $headers }) {
+          __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
+        { id, headers: newHeaders },
+      );
+      confirmMs = performance.now() - validationFrom;
+    }
+    const validated = await follower.waitFor(
+      'the end of validation',
+      (s) => !s.busy && s.stage !== 'UPLOAD' && s.stage !== 'CUSTOM_FIELDS',
+      deadline,
+    );
+    let reviewMs = 0;
+    let reviewWindow: [number, number] = [validated.at, validated.at];
+    if (validated.session.stage === 'VALIDATION') {
+      const from = performance.now();
+      await continueFrom(url, token, id, 'VALIDATION');
+      const reviewed = await follower.waitFor(
+        'the review',
+        (s) => s.stage === 'REVIEW' && !s.busy,
+        deadline,
+      );
+      reviewMs = reviewed.at - from;
+      reviewWindow = [from, reviewed.at];
+    }
+    const groupsFrom = performance.now();
+    await continueFrom(url, token, id, 'REVIEW');
+    const grouped = await follower.waitFor(
+      'the group assignment',
+      (s) => s.stage === 'GROUP_ASSIGNMENT' && !s.busy,
+      deadline,
+    );
+    const commitFrom = performance.now();
+    await continueFrom(url, token, id, 'GROUP_ASSIGNMENT');
+    const committed = await follower.waitFor(
+      'the commit',
+      (s) => s.stage === 'COMPLETED',
+      deadline,
+    );
+
+    const events = follower.events;
+    const readEvents = events.filter((event) => event.at <= read.at);
+    const readGaps = readEvents
+      .slice(1)
+      .map((event, index) => event.at - (readEvents[index] as TimedEvent).at);
+    const firstProgress = events.find((event) =>
+      ['INFLATING', 'READING'].includes(event.session.progress?.phase ?? ''),
+    );
+    let busyGapMax = { ms: 0, phase: '' };
+    for (let index = 1; index < events.length; index++) {
+      const previous = events[index - 1] as TimedEvent;
+      const gap = (events[index] as TimedEvent).at - previous.at;
+      if (previous.session.busy && gap > busyGapMax.ms) {
+        busyGapMax = {
+          ms: gap,
+          phase: `${previous.session.stage}/${previous.session.progress?.phase ?? '-'}`,
+        };
+      }
+    }
+    return {
+      sessionId: id,
+      startedAt,
+      endedAt: committed.at,
+      stagedAt: read.at,
+      totalMs: committed.at - startedAt,
+      windows: {
+        upload: [startedAt, uploadedAt],
+        read: [uploadedAt, read.at],
+        validation: [validationFrom, validated.at],
+        review: reviewWindow,
+        groups: [groupsFrom, grouped.at],
+        commit: [commitFrom, committed.at],
+      },
+      stages: {
+        uploadMs: uploadedAt - startedAt,
+        firstEventMs: first.at - uploadedAt,
+        readMs: read.at - uploadedAt,
+        confirmMs,
+        validationMs: validated.at - validationFrom,
+        reviewMs,
+        groupsMs: grouped.at - groupsFrom,
+        commitMs: committed.at - commitFrom,
+      },
+      firstProgressMs: firstProgress ? firstProgress.at - uploadedAt : Number.NaN,
+      readGaps,
+      busyGapMax,
+      result: committed.session.result,
+      rowCount: committed.session.rowCount,
+      invalidRowCount: committed.session.invalidRowCount,
+      events: events.length,
+    };
+  } finally {
+    follower.close();
+  }
+}
+
+export interface ImportRunResult {
+  first: ImportTimings;
+  second: ImportTimings;
+  idleRssMb: number;
+  peakRssMb: number;
+  secondPeakRssMb: number;
+  queryP95IdleMs: number;
+  queryP95Ms: number;
+  /** The same p95 without the coordinated-omission correction. */
+  queryP95RawMs: number;
+  queryMaxMs: number;
+  querySamples: number;
+  /** p95 and max of the small query in each stage of the first import. */
+  queryByStage: Record<string, { p95Ms: number; maxMs: number; samples: number }>;
+  /** GET /health (one `select 1`, no GraphQL) while idle: the floor of any request here. */
+  healthP95IdleMs: number;
+  rowsPageP95Ms: number;
+  rowsPageP95RawMs: number;
+  rowsPageSamples: number;
+  rowsPageIdleP95Ms: number;
+  probeFailures: number;
+}
+
+/** One benchmark run on a running server: idle probes, the import, the unchanged re-import. */
+export async function benchmarkImport(options: {
+  url: string;
+  token: string;
+  path: string;
+  timeoutMs: number;
+  chunkedUpload: boolean;
+  memory: { between(from: number, to?: number): number[] };
+  log(line: string): void;
+}): Promise<ImportRunResult> {
+  const { url, token } = options;
+  await setUpCompany(url, token);
+  const health = startProbe(async () => {
+    const response = await fetch(`${url}/health`, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    await response.text();
+  });
+  const query = startProbe(() => graphql(url, token, SMALL_QUERY, {}, PROBE_TIMEOUT_MS));
+  let rowsProbe: Probe | null = null;
+  try {
+    // Warm up, then an idle window: the baseline for latency and memory.
+    await sleep(1_000);
+    const idleFrom = performance.now();
+    await sleep(IDLE_WINDOW_MS);
+    const idleTo = performance.now();
+    await health.stop();
+    const first = await driveImport({
+      url,
+      token,
+      path: options.path,
+      timeoutMs: options.timeoutMs,
+      chunkedUpload: options.chunkedUpload,
+      onStaged: (id) => {
+        rowsProbe = startProbe(() => graphql(url, token, ROWS_PAGE, { id }, PROBE_TIMEOUT_MS));
+      },
+    });
+    const stoppedRowsProbe = rowsProbe as Probe | null;
+    await stoppedRowsProbe?.stop();
+    options.log(`  import: ${Math.round(first.totalMs)} ms, ${JSON.stringify(first.result)}`);
+    // The 50-row page with every row of the session staged, the server otherwise idle.
+    const idlePages: number[] = [];
+    for (let index = 0; index < IDLE_ROWS_PAGE_SAMPLES; index++) {
+      const at = performance.now();
+      await graphql(url, token, ROWS_PAGE, { id: first.sessionId }, PROBE_TIMEOUT_MS);
+      idlePages.push(performance.now() - at);
+      await sleep(20);
+    }
+    const second = await driveImport({
+      url,
+      token,
+      path: options.path,
+      timeoutMs: options.timeoutMs,
+      chunkedUpload: options.chunkedUpload,
+    });
+    options.log(`  re-import: ${Math.round(second.totalMs)} ms, ${JSON.stringify(second.result)}`);
+    const during = query.between(first.startedAt, first.endedAt);
+    const rowsDuring = stoppedRowsProbe?.between(first.stagedAt, first.endedAt) ?? [];
+    return {
+      first,
+      second,
+      idleRssMb: median(options.memory.between(idleFrom, idleTo)),
+      peakRssMb: maximum(options.memory.between(first.startedAt, first.endedAt)),
+      secondPeakRssMb: maximum(options.memory.between(second.startedAt, second.endedAt)),
+      queryP95IdleMs: p95(query.between(idleFrom, idleTo)),
+      queryP95Ms: p95(during),
+      queryP95RawMs: p95(query.rawBetween(first.startedAt, first.endedAt)),
+      queryMaxMs: maximum(during),
+      querySamples: during.length,
+      queryByStage: Object.fromEntries(
+        Object.entries(first.windows).map(([stage, [from, to]]) => {
+          const samples = query.between(from, to);
+          return [stage, { p95Ms: p95(samples), maxMs: maximum(samples), samples: samples.length }];
+        }),
+      ),
+      healthP95IdleMs: p95(health.between(idleFrom, idleTo)),
+      rowsPageP95Ms: p95(rowsDuring),
+      rowsPageP95RawMs: p95(stoppedRowsProbe?.rawBetween(first.stagedAt, first.endedAt) ?? []),
+      rowsPageSamples: stoppedRowsProbe?.rawBetween(first.stagedAt, first.endedAt).length ?? 0,
+      rowsPageIdleP95Ms: p95(idlePages),
+      probeFailures: query.failures + (stoppedRowsProbe?.failures ?? 0),
+    };
+  } finally {
+    await (rowsProbe as Probe | null)?.stop();
+    await health.stop();
+    await query.stop();
+  }
+}

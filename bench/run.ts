@@ -1,0 +1,300 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createEmptyPostgresDatabase } from '../test/database.js';
+import { measureFloors } from './floors.js';
+import { benchmarkImport, type ImportRunResult } from './import-run.js';
+import { killAllServers, sampleMemory, startServerProcess } from './server-process.js';
+import { loadAverage, maximum, median, p95, round } from './stats.js';
+import { cachedWorkbook } from './workbook.js';
+
+/**
+ * `npm run bench -- --rows N [--json] [--runs K] [--database postgres|pglite] [--inline-strings]`
+ *
+ * Measures the floors (bare read, bulk load, upsert) and then whole imports through a real
+ * server process over HTTP, and prints a table (and with --json a last line of JSON).
+ */
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '100000' },
+    runs: { type: 'string', default: '3' },
+    database: { type: 'string', default: 'postgres' },
+    json: { type: 'boolean', default: false },
+    'inline-strings': { type: 'boolean', default: false },
+    'timeout-ms': { type: 'string' },
+    /** Stream the upload without Content-Length, past Yoga's 25 MB body limit (docs/performance.md). */
+    'chunked-upload': { type: 'boolean', default: false },
+  },
+});
+
+const rows = Number(args.rows);
+const runs = Number(args.runs);
+const database = args.database as 'postgres' | 'pglite';
+const sharedStrings = !args['inline-strings'];
+if (!Number.isInteger(rows) || rows < 1) throw new Error('--rows must be a positive integer');
+if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
+if (!['postgres', 'pglite'].includes(database)) {
+  throw new Error('--database must be postgres or pglite');
+}
+/** Bounds one import (upload to commit): generous, but every wait ends. */
+const importTimeoutMs = Number(args['timeout-ms'] ?? 120_000 + rows * 2);
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const bootstrapToken = `mst_bench_${randomBytes(16).toString('hex')}`;
+const DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Work to undo on the way out, also on Ctrl-C: servers are killed, databases dropped. */
+const cleanups = new Set<() => Promise<void>>();
+process.on('exit', killAllServers);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    killAllServers();
+    const bounded = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+    void Promise.race([
+      Promise.allSettled([...cleanups].map((cleanup) => cleanup())),
+      bounded,
+    ]).then(() => process.exit(130));
+  });
+}
+
+async function withCleanup<T>(cleanup: () => Promise<void>, work: () => Promise<T>): Promise<T> {
+  cleanups.add(cleanup);
+  try {
+    return await work();
+  } finally {
+    cleanups.delete(cleanup);
+    await cleanup().catch((error: unknown) => log(`cleanup failed: ${String(error)}`));
+  }
+}
+
+async function oneRun(
+  path: string,
+  fileBytes: number,
+): Promise<ImportRunResult & { load: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'muster-bench-'));
+  const postgresDatabase =
+    database === 'postgres' ? await createEmptyPostgresDatabase(serverUrl) : null;
+  const remove = async () => {
+    await postgresDatabase?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  return withCleanup(remove, async () => {
+    const server = await startServerProcess({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      BOOTSTRAP_ADMIN_TOKEN: bootstrapToken,
+      DATA_DIR: dataDir,
+      // The default cap is kept unless the file does not fit under it (said in the output).
+      MAX_UPLOAD_BYTES: String(Math.max(DEFAULT_MAX_UPLOAD_BYTES, Math.ceil(fileBytes * 1.1))),
+      ...(postgresDatabase ? { DATABASE_URL: postgresDatabase.url } : {}),
+    });
+    const memory = sampleMemory(server.serverPid);
+    return withCleanup(
+      async () => {
+        memory.stop();
+        await server.stop();
+      },
+      async () => {
+        try {
+          const result = await benchmarkImport({
+            url: server.url,
+            token: bootstrapToken,
+            path,
+            timeoutMs: importTimeoutMs,
+            chunkedUpload: args['chunked-upload'],
+            memory,
+            log,
+          });
+          return { ...result, load: await loadAverage() };
+        } catch (error) {
+          log(`server output:\n${server.logs().slice(-4000)}`);
+          throw error;
+        }
+      },
+    );
+  });
+}
+
+const ms = (value: number) => (Number.isFinite(value) ? String(round(value)) : '-');
+const mb = (value: number) => (Number.isFinite(value) ? String(Math.round(value)) : '-');
+
+function table(rowsOfCells: string[][]): string {
+  const widths =
+    rowsOfCells[0]?.map((_, column) =>
+      Math.max(...rowsOfCells.map((cells) => (cells[column] ?? '').length)),
+    ) ?? [];
+  return rowsOfCells
+    .map((cells) =>
+      cells
+        .map((cell, column) =>
+          column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
+        )
+        .join('  '),
+    )
+    .join('\n');
+}
+
+async function main(): Promise<void> {
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  const loadAtStart = await loadAverage();
+  const path = join(
+    repoRoot,
+    'bench',
+    '.cache',
+    `users-${rows}-${sharedStrings ? 'shared' : 'inline'}-strings.xlsx`,
+  );
+  log(`workbook: ${path}`);
+  const file = await cachedWorkbook(path, rows, sharedStrings);
+  log(
+    `  ${(file.bytes / 1024 / 1024).toFixed(1)} MB${file.generated ? `, written in ${Math.round(file.generateMs)} ms` : ' (cached)'}`,
+  );
+
+  log(`floors (${runs} runs, ${database})`);
+  const floors = await measureFloors({ path, rows, runs, database, serverUrl, log });
+
+  const results: (ImportRunResult & { load: string })[] = [];
+  for (let run = 0; run < runs; run++) {
+    log(`import run ${run + 1}/${runs} (${database}, load ${await loadAverage()})`);
+    results.push(await oneRun(path, file.bytes));
+  }
+  const loadAtEnd = await loadAverage();
+
+  const pick = (select: (result: ImportRunResult) => number) => results.map(select);
+  const med = (select: (result: ImportRunResult) => number) => median(pick(select));
+  const stageNames = [
+    ['uploadMs', 'upload (POST → response)'],
+    ['firstEventMs', 'first event (after response)'],
+    ['readMs', 'read + stage rows'],
+    ['confirmMs', 'confirmCustomFields'],
+    ['validationMs', 'validation'],
+    ['reviewMs', 'review'],
+    ['groupsMs', 'groups'],
+    ['commitMs', 'commit'],
+  ] as const;
+  const stages = Object.fromEntries(
+    stageNames.map(([key]) => [key, round(med((result) => result.first.stages[key]))]),
+  );
+  const totalMs = med((result) => result.first.totalMs);
+  const secondTotalMs = med((result) => result.second.totalMs);
+  const readGaps = results.flatMap((result) => result.first.readGaps);
+  const summary = {
+    rows,
+    database,
+    sharedStrings,
+    runs,
+    fileMb: Math.round((file.bytes / 1024 / 1024) * 10) / 10,
+    uploadCapRaised: file.bytes * 1.1 > DEFAULT_MAX_UPLOAD_BYTES,
+    chunkedUpload: args['chunked-upload'],
+    totalMs: round(totalMs),
+    floorMs: round(floors.floorMs),
+    ratio: Math.round((totalMs / floors.floorMs) * 100) / 100,
+    floor: {
+      readMs: round(floors.readMs),
+      loadMs: round(floors.loadMs),
+      upsertMs: round(floors.upsertMs),
+      loadMethod: floors.loadMethod,
+    },
+    secondRunTotalMs: round(secondTotalMs),
+    secondRunStages: Object.fromEntries(
+      stageNames.map(([key]) => [key, round(med((result) => result.second.stages[key]))]),
+    ),
+    idleRssMb: Math.round(med((result) => result.idleRssMb)),
+    peakRssMb: Math.round(maximum(pick((result) => result.peakRssMb))),
+    rssGrowthMb: Math.round(maximum(pick((result) => result.peakRssMb - result.idleRssMb))),
+    secondRunPeakRssMb: Math.round(maximum(pick((result) => result.secondPeakRssMb))),
+    queryP95Ms: round(med((result) => result.queryP95Ms)),
+    queryP95IdleMs: round(med((result) => result.queryP95IdleMs)),
+    queryP95RawMs: round(med((result) => result.queryP95RawMs)),
+    queryMaxMs: round(maximum(pick((result) => result.queryMaxMs))),
+    healthP95IdleMs: round(med((result) => result.healthP95IdleMs)),
+    queryByStage: Object.fromEntries(
+      Object.keys(results[0]?.queryByStage ?? {}).map((stage) => [
+        stage,
+        {
+          p95Ms: round(med((result) => result.queryByStage[stage]?.p95Ms ?? Number.NaN)),
+          maxMs: round(maximum(pick((result) => result.queryByStage[stage]?.maxMs ?? Number.NaN))),
+        },
+      ]),
+    ),
+    rowsPageP95Ms: round(med((result) => result.rowsPageP95Ms)),
+    rowsPageP95RawMs: round(med((result) => result.rowsPageP95RawMs)),
+    rowsPageIdleP95Ms: round(med((result) => result.rowsPageIdleP95Ms)),
+    firstEventMs: round(med((result) => result.first.stages.firstEventMs)),
+    firstProgressMs: round(med((result) => result.first.firstProgressMs)),
+    readEventGapP50Ms: round(median(readGaps)),
+    readEventGapP95Ms: round(p95(readGaps)),
+    readEventGapMaxMs: round(maximum(readGaps)),
+    busyGapMax: results.map((result) => ({
+      ms: round(result.first.busyGapMax.ms),
+      phase: result.first.busyGapMax.phase,
+    })),
+    probeFailures: results.reduce((sum, result) => sum + result.probeFailures, 0),
+    result: results[0]?.first.result ?? null,
+    secondRunResult: results[0]?.second.result ?? null,
+    stages,
+    loadAverage: { start: loadAtStart, end: loadAtEnd, afterEachRun: results.map((r) => r.load) },
+  };
+
+  const runColumns = results.map((_, index) => `run ${index + 1}`);
+  const perRun = (label: string, select: (result: ImportRunResult) => number, format = ms) => [
+    label,
+    ...results.map((result) => format(select(result))),
+    format(med(select)),
+  ];
+  const lines = [
+    `Muster import benchmark: ${rows} rows, ${database}, ${sharedStrings ? 'shared' : 'inline'} strings, file ${summary.fileMb} MB${summary.uploadCapRaised ? ' (MAX_UPLOAD_BYTES raised to fit)' : ''}${summary.chunkedUpload ? ', uploaded chunked (no Content-Length)' : ''}`,
+    `load average: start ${loadAtStart}; after each run ${summary.loadAverage.afterEachRun.join(' | ')}; end ${loadAtEnd}`,
+    `floors, median of ${runs}: P read ${ms(floors.readMs)} ms + C load ${ms(floors.loadMs)} ms + U upsert ${ms(floors.upsertMs)} ms = ${ms(floors.floorMs)} ms`,
+    `  C: ${floors.loadMethod}`,
+    '',
+    table([
+      ['ms unless stated', ...runColumns, 'median'],
+      ...stageNames.map(([key, label]) => perRun(label, (result) => result.first.stages[key])),
+      perRun('TOTAL', (result) => result.first.totalMs),
+      perRun(
+        'ratio total / floor',
+        (result) => result.first.totalMs / floors.floorMs,
+        (value) => value.toFixed(2),
+      ),
+      perRun('re-import (all unchanged) total', (result) => result.second.totalMs),
+      perRun('idle RSS MB', (result) => result.idleRssMb, mb),
+      perRun('peak RSS MB', (result) => result.peakRssMb, mb),
+      perRun('peak RSS MB, re-import', (result) => result.secondPeakRssMb, mb),
+      perRun('GET /health p95 idle', (result) => result.healthP95IdleMs),
+      perRun('{viewer} p95 idle', (result) => result.queryP95IdleMs),
+      perRun('{viewer} p95 during import', (result) => result.queryP95Ms),
+      perRun('  same, uncorrected', (result) => result.queryP95RawMs),
+      perRun('{viewer} max during import', (result) => result.queryMaxMs),
+      perRun('rows(50) p95 during import', (result) => result.rowsPageP95Ms),
+      perRun('  same, uncorrected', (result) => result.rowsPageP95RawMs),
+      perRun('rows(50) p95 idle, all staged', (result) => result.rowsPageIdleP95Ms),
+      perRun('first progress event', (result) => result.first.firstProgressMs),
+      perRun('read: event gap p95', (result) => p95(result.first.readGaps)),
+      perRun('read: event gap max', (result) => maximum(result.first.readGaps)),
+      perRun('busy: longest gap', (result) => result.first.busyGapMax.ms),
+    ]),
+    `{viewer} p95 / max by stage (median p95, worst max): ${Object.entries(summary.queryByStage)
+      .map(([stage, value]) => `${stage} ${ms(value.p95Ms)}/${ms(value.maxMs)}`)
+      .join(', ')}`,
+    `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase}`).join(' | ')}`,
+    `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    killAllServers();
+    process.exit(1);
+  },
+);
