@@ -381,6 +381,8 @@ builder.subscriptionType({
         return new Repeater<ImportSession>(async (push, stop) => {
           const updates = ctx.events.subscribeSessionUpdated(id)[Symbol.asyncIterator]();
           stop.then(() => updates.return?.());
+          // Listen before loading the session, so no change between the two is missed.
+          let nextUpdate = updates.next();
           let session = await findImportSession(ctx.db, ctx.auth.companyId, id);
           if (!session) {
             stop(
@@ -395,13 +397,14 @@ builder.subscriptionType({
           }
           await push(session);
           while (!ENDED_STAGES.has(session.stage)) {
-            const next = await Promise.race([updates.next(), stop.then(() => null)]);
+            const next = await Promise.race([nextUpdate, stop.then(() => null)]);
             // The updates end on shutdown: end this subscription properly then (a Repeater
             // whose executor returns without stop() stays open until the connection is cut).
             if (!next || next.done) {
               stop();
               return;
             }
+            nextUpdate = updates.next();
             session = (await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? session;
             await push(session);
           }
