@@ -1,0 +1,80 @@
+import { Client, type Exchange, fetchExchange, subscriptionExchange } from '@urql/core';
+import { createClient as createWebSocketClient } from 'graphql-ws/client';
+
+/** How `importSessionUpdated` and other subscriptions reach the server. */
+export type SubscriptionTransport = 'sse' | 'graphql-ws';
+
+export interface MusterClientOptions {
+  /** The GraphQL endpoint, e.g. http://localhost:4000/graphql */
+  url: string;
+  /** An API token (ADMIN to change data, VIEWER to read). */
+  token: string;
+  /** A fetch implementation; the global one by default. */
+  fetch?: typeof globalThis.fetch;
+  /**
+   * `sse` (default): subscriptions are POSTs answered with Server-Sent Events, through the same
+   * fetch as queries. `graphql-ws`: one WebSocket on the same path, opened while a
+   * subscription runs.
+   */
+  subscriptionTransport?: SubscriptionTransport;
+  /**
+   * The WebSocket class for `graphql-ws`, where there is no global one (Node 20:
+   * `import WebSocket from 'ws'`). Browsers and Node 22 need nothing.
+   */
+  webSocketImpl?: unknown;
+  /** The graphql-ws URL; by default `url` with http(s) turned into ws(s). */
+  webSocketUrl?: string;
+}
+
+/**
+ * An urql Client for the Muster API: the bearer token on every request, POST always, file
+ * variables (File or Blob) sent as GraphQL multipart requests, subscriptions over SSE or
+ * graphql-ws. Use it with the generated typed documents, or as `urql`'s Provider value.
+ */
+export function createMusterClient(options: MusterClientOptions): Client {
+  // No document cache: import sessions change under the client, and results keep exactly the
+  // shape of the generated types (urql's cacheExchange adds __typename everywhere).
+  const exchanges: Exchange[] = [fetchExchange];
+  const transport = options.subscriptionTransport ?? 'sse';
+  if (transport === 'graphql-ws') exchanges.push(webSocketExchange(options));
+  return new Client({
+    url: options.url,
+    exchanges,
+    fetch: options.fetch,
+    // fetchExchange runs subscriptions itself as SSE requests; with graphql-ws they pass it by.
+    fetchSubscriptions: transport === 'sse',
+    // POST always: GET requests need a CSRF-prevention header and leak into logs.
+    preferGetMethod: false,
+    fetchOptions: () => ({
+      headers: {
+        authorization: `Bearer ${options.token}`,
+        // Yoga's CSRF prevention accepts multipart uploads that carry this header.
+        'x-graphql-yoga-csrf': 'muster-client',
+      },
+    }),
+  });
+}
+
+function webSocketExchange(options: MusterClientOptions): Exchange {
+  const webSocketImpl = options.webSocketImpl ?? (globalThis as { WebSocket?: unknown }).WebSocket;
+  if (!webSocketImpl) {
+    throw new TypeError(
+      "subscriptionTransport 'graphql-ws' needs a WebSocket: pass webSocketImpl (on Node 20: import WebSocket from 'ws').",
+    );
+  }
+  // Lazy: the socket opens with the first subscription and closes after the last one ends,
+  // so a script using the client can exit.
+  const socket = createWebSocketClient({
+    url: options.webSocketUrl ?? options.url.replace(/^http/i, 'ws'),
+    webSocketImpl,
+    connectionParams: { Authorization: `Bearer ${options.token}` },
+    lazy: true,
+  });
+  return subscriptionExchange({
+    forwardSubscription: (request) => ({
+      subscribe: (sink) => ({
+        unsubscribe: socket.subscribe({ ...request, query: request.query ?? '' }, sink),
+      }),
+    }),
+  });
+}

@@ -1,0 +1,250 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CreateDistributionRuleDocument,
+  CreateTrainingGroupDocument,
+  createMusterClient,
+} from '../client/index.js';
+import { users } from '../drizzle/tables.js';
+import { createTestApp, type TestApp, type TestCompany } from './app.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsx = join(root, 'node_modules/.bin/tsx');
+
+let t: TestApp;
+let baseUrl: string;
+let dir: string;
+beforeAll(async () => {
+  t = await createTestApp();
+  baseUrl = await t.listen();
+  dir = await mkdtemp(join(tmpdir(), 'muster-cli-'));
+});
+afterAll(async () => {
+  await t?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end, never throwing for a non-zero exit code. */
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; timeout?: number } = {},
+): Promise<Run> {
+  const env = { ...process.env };
+  delete env.MUSTER_URL;
+  delete env.MUSTER_TOKEN;
+  Object.assign(env, options.env);
+  return new Promise((done) => {
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd ?? root, env, timeout: options.timeout ?? 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** `muster …` from the TypeScript sources, against the test server unless told otherwise. */
+function muster(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return run(tsx, ['client/cli.ts', ...args], { env: { MUSTER_URL: baseUrl, ...env } });
+}
+
+async function writeWorkbook(name: string, rows: (string | null)[][]): Promise<string> {
+  const book = new ExcelJS.Workbook();
+  const sheet = book.addWorksheet('Users');
+  for (const row of rows) sheet.addRow(row);
+  const path = join(dir, name);
+  await book.xlsx.writeFile(path);
+  return path;
+}
+
+async function openSheet(path: string): Promise<ExcelJS.Worksheet> {
+  const book = new ExcelJS.Workbook();
+  await book.xlsx.readFile(path);
+  const [sheet] = book.worksheets;
+  if (!sheet) throw new Error(`no sheet in ${path}`);
+  return sheet;
+}
+
+function cellTexts(sheet: ExcelJS.Worksheet): string[] {
+  const texts: string[] = [];
+  sheet.eachRow((row) => {
+    row.eachCell((cell) => {
+      texts.push(cell.text);
+    });
+  });
+  return texts;
+}
+
+async function closedPort(): Promise<number> {
+  return new Promise((done) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** A company with a Sales group for emails ending in @sales.example, and one existing user. */
+async function companyWithSalesRule(): Promise<TestCompany> {
+  const company = await t.createTestCompany();
+  const client = createMusterClient({ url: `${baseUrl}/graphql`, token: company.token });
+  const group = await client
+    .mutation(CreateTrainingGroupDocument, { input: { name: 'Sales' } })
+    .toPromise();
+  const created = group.data?.createTrainingGroup;
+  if (created?.__typename !== 'TrainingGroup') throw new Error('no group');
+  await client
+    .mutation(CreateDistributionRuleDocument, {
+      input: {
+        fieldKey: 'email',
+        operator: 'ENDS_WITH',
+        value: '@sales.example',
+        trainingGroupId: created.id,
+      },
+    })
+    .toPromise();
+  await t.db.insert(users).values({
+    companyId: company.companyId,
+    email: 'old@example.com',
+    userName: 'Old',
+    reference: 'R-OLD',
+  });
+  return company;
+}
+
+const FILE = [
+  ['Email', 'userName', 'reference', 'Department'],
+  ['ann@sales.example', 'Ann', 'R1', 'North'],
+  ['bob@example.com', 'Bob', 'R2', 'South'],
+  ['OLD@example.com', 'Old Renamed', 'R-OLD', null],
+  ['not-an-email', 'Nobody', 'R4', null],
+];
+
+describe('the muster CLI', () => {
+  it('imports a file, prints a summary with groups, saves the error report and shows the status', async () => {
+    const company = await companyWithSalesRule();
+    const path = await writeWorkbook('users.xlsx', FILE);
+    const report = join(dir, 'skipped-errors.xlsx');
+
+    const imported = await muster(
+      ['import', path, '--new-columns', 'all', '--on-row-errors', 'skip', '--error-report', report],
+      { MUSTER_TOKEN: company.token },
+    );
+    expect(imported.stderr).not.toContain('muster:');
+    expect(imported.code).toBe(0);
+    // Not a terminal: plain progress lines, one per change of stage or step.
+    expect(imported.stderr).toContain('Reading the file');
+    expect(imported.stderr).toMatch(/^Completed$/m);
+    expect(imported.stderr).toContain(`Error report saved to ${report}`);
+    expect(imported.stdout).toContain('Imported users.xlsx (4 rows, 1 with errors).');
+    expect(imported.stdout).toMatch(/^ {2}created\s+2$/m);
+    expect(imported.stdout).toMatch(/^ {2}updated\s+1$/m);
+    expect(imported.stdout).toMatch(/^ {2}unchanged\s+0$/m);
+    expect(imported.stdout).toMatch(/^ {2}skipped\s+1$/m);
+    expect(imported.stdout).toContain('Users per training group:');
+    expect(imported.stdout).toMatch(/^ {2}Sales\s+1$/m);
+    expect(imported.stdout).toMatch(/^ {2}\(no group\)\s+2$/m);
+    expect(cellTexts(await openSheet(report))).toContain('not-an-email');
+
+    const sessionId = /^Session: (\S+)$/m.exec(imported.stdout)?.[1];
+    expect(sessionId).toBeTruthy();
+    const status = await muster(['status', sessionId as string], { MUSTER_TOKEN: company.token });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^Stage\s+COMPLETED/m);
+    expect(status.stdout).toMatch(/^Result\s+2 created, 1 updated, 0 unchanged, 1 skipped$/m);
+    const json = await muster(['status', sessionId as string, '--json'], {
+      MUSTER_TOKEN: company.token,
+    });
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: sessionId, stage: 'COMPLETED' });
+  });
+
+  it('stops for row errors with exit code 3, listing them and saving the error report', async () => {
+    const company = await t.createTestCompany();
+    const path = await writeWorkbook('with-errors.xlsx', FILE);
+    const report = join(dir, 'errors.xlsx');
+
+    const stopped = await muster(['import', path, '--error-report', report], {
+      MUSTER_TOKEN: company.token,
+    });
+    expect(stopped.code).toBe(3);
+    expect(stopped.stderr).toContain('muster: 1 of 4 rows have errors; nothing was imported.');
+    expect(stopped.stderr).toContain('row 5, Email "not-an-email": INVALID_EMAIL');
+    expect(stopped.stderr).toContain('waits at VALIDATION');
+    const sheet = await openSheet(report);
+    expect(cellTexts(sheet)).toContain('not-an-email');
+    expect(cellTexts(sheet)).not.toContain('ann@sales.example');
+
+    // Stopping at a stage on purpose is a success that commits nothing.
+    const review = await muster(
+      ['import', path, '--stop-at', 'review', '--on-row-errors', 'skip'],
+      {
+        MUSTER_TOKEN: company.token,
+      },
+    );
+    expect(review.code).toBe(0);
+    expect(review.stdout).toContain('Stopped at REVIEW as asked; nothing was imported');
+  });
+
+  it('exits 4 for a bad file, 5 for a bad token, 6 for no server and 2 for bad usage', async () => {
+    const company = await t.createTestCompany();
+    const csv = join(dir, 'export.xlsx');
+    await writeFile(csv, 'Email,userName,reference\na@example.com,A,R1\n');
+    const noColumns = await writeWorkbook('no-columns.xlsx', [['Name'], ['A']]);
+    const good = await writeWorkbook('good.xlsx', FILE);
+    const port = await closedPort();
+
+    const [badFile, failed, badToken, viewer, offline, noToken, badPolicy] = await Promise.all([
+      muster(['import', csv], { MUSTER_TOKEN: company.token }),
+      muster(['import', noColumns], { MUSTER_TOKEN: company.token }),
+      muster(['import', good, '--token', 'mst_wrong']),
+      muster(['import', good], { MUSTER_TOKEN: company.viewerToken }),
+      muster(['import', good, '--url', `http://127.0.0.1:${port}`, '--token', company.token]),
+      muster(['import', good]),
+      muster(['import', good, '--token', company.token, '--stop-at', 'commit']),
+    ]);
+
+    expect(badFile.code).toBe(4);
+    expect(badFile.stderr).toContain('(NOT_A_WORKBOOK)');
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toMatch(/\((NO_DATA_SHEET|MISSING_COLUMNS)\)/);
+    expect(badToken.code).toBe(5);
+    expect(badToken.stderr).toContain('(UNAUTHENTICATED)');
+    expect(viewer.code).toBe(5);
+    expect(viewer.stderr).toContain('(FORBIDDEN)');
+    expect(offline.code).toBe(6);
+    expect(offline.stderr).toContain('could not be reached');
+    expect(offline.stderr).toContain('ECONNREFUSED');
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toContain('pass --token or set MUSTER_TOKEN');
+    expect(badPolicy.code).toBe(2);
+    expect(badPolicy.stderr).toContain('--stop-at must be one of upload, custom-fields');
+  });
+
+  it('downloads the import template', async () => {
+    const company = await t.createTestCompany();
+    const output = join(dir, 'template.xlsx');
+    const template = await muster(['template', '--output', output], {
+      MUSTER_TOKEN: company.token,
+    });
+    expect(template.code).toBe(0);
+    expect(template.stdout).toContain(`Saved the import template to ${output}`);
+    const header = cellTexts(await openSheet(output));
+    expect(header).toEqual(expect.arrayContaining(['Email', 'userName', 'reference']));
+  });
+});
