@@ -1,8 +1,6 @@
 import { eq } from 'drizzle-orm';
-import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importRows, importSessions, uploadFiles } from '../drizzle/tables.js';
-import { createImportSession } from '../server/import/sessions.js';
 import { purgeOldImports } from '../server/jobs/retention.js';
 import { createTestApp, type TestApp } from './app.js';
 
@@ -14,24 +12,32 @@ afterAll(async () => {
   await t.close();
 });
 
+/**
+ * A session as it would be after an import, inserted directly (never busy, so the test app's
+ * worker does not take it) with its stored file and one staged row.
+ */
 async function sessionAt(
   companyId: string,
   stage: (typeof importSessions.$inferSelect)['stage'],
   daysAgo: number,
 ) {
-  const workbook = new ExcelJS.Workbook();
-  workbook.addWorksheet('Users').addRow(['Email', 'userName', 'reference']);
-  const session = await createImportSession(t.db, {
-    companyId,
-    fileName: 'old.xlsx',
-    content: Buffer.from(await workbook.xlsx.writeBuffer()),
-    comment: null,
-  });
-  const updatedAt = new Date(Date.now() - daysAgo * 24 * 60 * 60 * 1000);
-  await t.db
-    .update(importSessions)
-    .set({ stage, busy: false, updatedAt })
-    .where(eq(importSessions.id, session.id));
+  const [file] = await t.db
+    .insert(uploadFiles)
+    .values({ companyId, fileName: 'old.xlsx', size: 4, content: Buffer.from('PK\x03\x04') })
+    .returning();
+  const [session] = await t.db
+    .insert(importSessions)
+    .values({
+      companyId,
+      uploadFileId: file?.id,
+      fileName: 'old.xlsx',
+      fileSize: 4,
+      stage,
+      busy: false,
+      updatedAt: new Date(Date.now() - daysAgo * 24 * 60 * 60 * 1000),
+    })
+    .returning();
+  if (!session) throw new Error('session insert returned nothing');
   await t.db
     .insert(importRows)
     .values({ sessionId: session.id, rowNumber: 2, cells: ['a@b.c', 'A', '1'] });
