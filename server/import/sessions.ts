@@ -268,6 +268,19 @@ export async function requestGroupReassignment(db: Database, companyId: string):
   return sessions.map((session) => session.id);
 }
 
+/**
+ * A session ended by cancellation. Bumping the attempt makes a worker still busy with it fail
+ * its next write.
+ */
+export const CANCELLED = {
+  stage: 'CANCELLED',
+  busy: false,
+  progress: null,
+  attempt: sql`${importSessions.attempt} + 1`,
+  leaseOwner: null,
+  leaseExpiresAt: null,
+} as const;
+
 /** Ends an import before its commit; staged rows go at once, no user is changed. */
 export async function cancelImport(
   db: Database,
@@ -277,18 +290,9 @@ export async function cancelImport(
   return db.transaction(async (tx) => {
     const session = await lockSession(tx, companyId, sessionId);
     assertStage(session, CANCELLABLE_STAGES);
-    // Bumping the attempt makes a worker still busy with the session fail its next write.
     const [updated] = await tx
       .update(importSessions)
-      .set({
-        stage: 'CANCELLED',
-        busy: false,
-        progress: null,
-        attempt: sql`${importSessions.attempt} + 1`,
-        leaseOwner: null,
-        leaseExpiresAt: null,
-        updatedAt: new Date(),
-      })
+      .set({ ...CANCELLED, updatedAt: new Date() })
       .where(eq(importSessions.id, sessionId))
       .returning();
     await tx.delete(importRows).where(eq(importRows.sessionId, sessionId));

@@ -1,6 +1,7 @@
-import { and, eq, inArray, isNotNull, lt, notInArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, lt, notInArray } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { importRows, importSessions, uploadFiles } from '../../drizzle/tables.js';
+import { CANCELLED } from '../import/sessions.js';
 
 const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
 
@@ -17,15 +18,7 @@ export async function purgeOldImports(
   const cutoff = new Date(now.getTime() - retentionDays * 24 * 60 * 60 * 1000);
   const cancelled = await db
     .update(importSessions)
-    .set({
-      stage: 'CANCELLED',
-      busy: false,
-      progress: null,
-      attempt: sql`${importSessions.attempt} + 1`,
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      failure: null,
-    })
+    .set(CANCELLED)
     .where(
       and(
         notInArray(importSessions.stage, [...ENDED_STAGES]),
