@@ -323,6 +323,7 @@ async function uploadWorkbook(
     method: 'POST',
     headers: {
       authorization: `Bearer ${token}`,
+      'x-graphql-yoga-csrf': '1',
       'content-type': encoded.headers.get('content-type') ?? '',
     },
     body: chunked ? encoded.body : await encoded.arrayBuffer(),

@@ -57,14 +57,24 @@ Exit codes:
   0 imported, or stopped where asked     4 bad file (refused or failed to read)
   1 other error                          5 token missing, wrong or not allowed
   2 usage                                6 server unreachable
-  3 rows have errors (stopped)
+  3 rows have errors (stopped)           7 rate limited: try again later
 `;
 
-const EXIT = { ok: 0, other: 1, usage: 2, rowErrors: 3, badFile: 4, auth: 5, unreachable: 6 };
+const EXIT = {
+  ok: 0,
+  other: 1,
+  usage: 2,
+  rowErrors: 3,
+  badFile: 4,
+  auth: 5,
+  unreachable: 6,
+  rateLimited: 7,
+};
 
 const EXIT_BY_REASON: Record<ImportUsersFailureReason, number> = {
   'row-errors': EXIT.rowErrors,
   'bad-file': EXIT.badFile,
+  'rate-limited': EXIT.rateLimited,
   failed: EXIT.badFile,
   auth: EXIT.auth,
   network: EXIT.unreachable,

@@ -74,6 +74,8 @@ export interface ImportUsersOptions {
  * Why importUsers stopped without finishing:
  * - `row-errors`: rows have errors and `onRowErrors` is `stop`; `errors` lists the first ones.
  * - `bad-file`: startImport refused the file (empty, not a workbook, too large).
+ * - `rate-limited`: the token started too many imports in the last minute (RATE_LIMITED);
+ *   nothing was uploaded, try again later.
  * - `failed`: the session ended FAILED while reading or importing; `code` is the failure's.
  * - `cancelled`: someone cancelled the session.
  * - `refused`: a step was refused with a typed error (e.g. WRONG_STAGE, NAME_TAKEN).
@@ -85,6 +87,7 @@ export interface ImportUsersOptions {
 export type ImportUsersFailureReason =
   | 'row-errors'
   | 'bad-file'
+  | 'rate-limited'
   | 'failed'
   | 'cancelled'
   | 'refused'
@@ -165,7 +168,7 @@ export async function importUsers(
   const payload = requireData(started, 'UPLOAD', null).startImport;
   if (payload.__typename !== 'ImportSession') {
     throw new ImportUsersError(payload.message, {
-      reason: 'bad-file',
+      reason: payload.__typename === 'RateLimitedError' ? 'rate-limited' : 'bad-file',
       code: payload.code,
       stage: 'UPLOAD',
       session: null,
@@ -186,6 +189,12 @@ async function driveSession(
   // The stage last continued from: updates still showing it (or an earlier one) are stale.
   let leftStage: ImportStage = 'UPLOAD';
   for await (const session of followSession(client, started.id, () => latest)) {
+    // An update sent before the last step's answer (the stage left, still idle) is old news:
+    // neither reported nor acted on, so progress only moves forward.
+    const stale =
+      STAGE_ORDER[session.stage] < STAGE_ORDER[leftStage] ||
+      (session.stage === leftStage && !session.busy);
+    if (stale) continue;
     latest = session;
     options.onProgress?.(session);
     if (session.stage === 'COMPLETED') return session;

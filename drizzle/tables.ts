@@ -62,6 +62,16 @@ export const serverSecrets = pgTable('server_secrets', {
   createdAt: createdAt(),
 });
 
+/**
+ * Counters of the per-token rate limit on work-starting mutations, in rate-limiter-flexible's
+ * Drizzle store shape (key, points, expire): one store for every process on the database.
+ */
+export const rateLimits = pgTable('rate_limits', {
+  key: text().primaryKey(),
+  points: integer().notNull().default(0),
+  expire: timestamp({ withTimezone: true }),
+});
+
 export const importStep = pgEnum('import_step', ['READ', 'VALIDATE', 'REVIEW', 'ASSIGN', 'COMMIT']);
 
 export interface ImportResult {

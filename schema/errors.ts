@@ -7,6 +7,7 @@ import {
   NameTakenError,
   NotAWorkbookError,
   NotFoundError,
+  RateLimitedError,
   ReportNotAvailableError,
   SessionBusyError,
   UnknownFieldError,
@@ -158,6 +159,22 @@ builder.objectType(InvalidRecipientsError, {
   isTypeOf: (value) => value instanceof InvalidRecipientsError,
   fields: (t) => ({
     invalid: t.exposeStringList('invalid', { description: 'The recipients refused.' }),
+  }),
+});
+
+builder.objectType(RateLimitedError, {
+  name: 'RateLimitedError',
+  description:
+    'This API token started too much work in the last minute (WORK_RATE_LIMIT_PER_MINUTE); nothing was done. Try again after `retryAfterSeconds`.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof RateLimitedError,
+  fields: (t) => ({
+    retryAfterSeconds: t.exposeInt('retryAfterSeconds', {
+      description: 'Seconds until the token may start work again.',
+    }),
+    limitPerMinute: t.exposeInt('limitPerMinute', {
+      description: 'How many such mutations a token may call per minute.',
+    }),
   }),
 });
 

@@ -6,6 +6,7 @@ import {
   NameTakenError,
   NotAWorkbookError,
   NotFoundError,
+  RateLimitedError,
   ReportNotAvailableError,
   SessionBusyError,
   UnknownHeaderError,
@@ -258,7 +259,9 @@ builder.mutationFields((t) => ({
     description:
       'Stage 1: uploads an .xlsx file (multipart request) and starts reading it in the background. Returns at once with the session at UPLOAD and busy; follow it with importSessionUpdated.',
     typeOptions: { description: 'The file to import and an optional comment.' },
-    errors: { types: [EmptyFileError, NotAWorkbookError, FileTooLargeError, ...inputErrors] },
+    errors: {
+      types: [EmptyFileError, NotAWorkbookError, FileTooLargeError, RateLimitedError, ...inputErrors],
+    },
     input: {
       file: t.input.field({ type: 'Upload', required: true, description: 'The .xlsx file.' }),
       comment: t.input.string({
@@ -266,6 +269,7 @@ builder.mutationFields((t) => ({
       }),
     },
     resolve: async (_root, { input }, ctx) => {
+      await ctx.workRateLimiter.consume(ctx.auth.tokenId);
       const upload = await readUploadedFile(input.file, ctx.config.MAX_UPLOAD_BYTES);
       checkUploadedFile(upload.content, ctx.config.MAX_UPLOAD_BYTES);
       const session = await createImportSession(ctx.db, {
@@ -336,7 +340,9 @@ builder.mutationFields((t) => ({
     description:
       'Mails a report of the import as an .xlsx attachment: ERRORS (the rows with errors, bad cells marked) or IMPORTED_USERS (from REVIEW on).',
     typeOptions: { description: 'The session, which report, and to whom.' },
-    errors: { types: [NotFoundError, ReportNotAvailableError, InvalidRecipientsError] },
+    errors: {
+      types: [NotFoundError, ReportNotAvailableError, InvalidRecipientsError, RateLimitedError],
+    },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),
       report: t.input.field({ type: ReportKindEnum, required: true, description: 'Which report.' }),
@@ -349,6 +355,7 @@ builder.mutationFields((t) => ({
       const id = sessionId(input.sessionId);
       const session = await findImportSession(ctx.db, ctx.auth.companyId, id);
       if (!session) throw new NotFoundError('import session', input.sessionId);
+      await ctx.workRateLimiter.consume(ctx.auth.tokenId);
       await emailImportReport(ctx.db, session, input.report, input.to, ctx);
       return session;
     },

@@ -9,10 +9,13 @@ import { authenticate, bearerToken } from './auth.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { DOWNLOAD_PATH, loadSigningSecret, serveDownload } from './download-route.js';
+import { renderGraphiQL } from './graphiql.js';
+import { CSRF_HEADER, graphqlProtectionPlugins } from './graphql-limits.js';
 import { attachGraphQLWebSocket } from './graphql-ws.js';
 import type { ImportWorker } from './jobs/import-worker.js';
 import type { Logger } from './logger.js';
 import type { ImportEvents } from './pubsub.js';
+import { createWorkRateLimiter } from './rate-limit.js';
 
 export interface AppOptions {
   db: Database;
@@ -48,6 +51,7 @@ function authenticationError(message: string): GraphQLError {
 
 /** Builds the HTTP application around a database; no port is opened here. */
 export function createApp({ db, config, logger, events, importWorker }: AppOptions): App {
+  const workRateLimiter = createWorkRateLimiter(db, config.WORK_RATE_LIMIT_PER_MINUTE);
   let secret: Promise<string> | null = null;
   const signingSecret = () => {
     secret ??= loadSigningSecret(db).catch((error: unknown) => {
@@ -61,11 +65,19 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: {
+    // GraphiQL needs introspection: with GRAPHQL_INTROSPECTION=false both are off.
+    graphiql: config.GRAPHQL_INTROSPECTION && {
       title: 'Muster',
       headers: JSON.stringify({ Authorization: 'Bearer <paste your token here>' }),
       defaultQuery: '{\n  viewer {\n    role\n    company { id name }\n  }\n}\n',
     },
+    // Self-hosted: GraphiQL's assets come from the server, not a CDN (works offline).
+    renderGraphiQL,
+    plugins: graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
+    // One operation per request: a batch would multiply every limit above.
+    batching: false,
+    // Unexpected errors become "Unexpected error." for callers (and are logged); only
+    // NODE_ENV=development adds the original error to the response.
     maskedErrors: { isDev: config.NODE_ENV === 'development' },
     // Yoga refuses bodies over 25 MB by Content-Length, multipart uploads included (parsed
     // before Yoga): allow what MAX_UPLOAD_BYTES allows, plus the operations and map fields.
@@ -96,7 +108,17 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
         ? new URL(request.url).origin
         : ((initial as { origin?: string }).origin ?? 'http://localhost');
       const publicUrl = config.PUBLIC_URL ?? origin;
-      return { db, auth, config, logger, events, importWorker, publicUrl, signingSecret };
+      return {
+        db,
+        auth,
+        config,
+        logger,
+        events,
+        importWorker,
+        workRateLimiter,
+        publicUrl,
+        signingSecret,
+      };
     },
   });
 
@@ -139,6 +161,21 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
    * own multipart parsing never runs on these requests.
    */
   const handleUpload = (request: IncomingMessage, response: ServerResponse) => {
+    // Refused before a byte of the file is read: a form on another site can post multipart.
+    if (request.headers[CSRF_HEADER] === undefined) {
+      response.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
+      response.end(
+        JSON.stringify({
+          errors: [
+            {
+              message: `Multipart requests must carry the header ${CSRF_HEADER} (any value), which a browser form cannot send.`,
+              extensions: { code: 'CSRF_HEADER_REQUIRED' },
+            },
+          ],
+        }),
+      );
+      return;
+    }
     processRequest(request, response, {
       maxFileSize: config.MAX_UPLOAD_BYTES,
       maxFiles: 1,

@@ -23,6 +23,13 @@ const configSchema = z.object({
   IMPORT_RETENTION_DAYS: integer(7),
   /** Time allowed for reading one workbook before it fails. */
   READ_TIME_LIMIT_MS: integer(10 * 60 * 1000),
+  /** Schema introspection (GraphiQL needs it); `false` also turns GraphiQL and field suggestions off. */
+  GRAPHQL_INTROSPECTION: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+  /** Per API token: how many imports may start (and report emails go out) per minute. */
+  WORK_RATE_LIMIT_PER_MINUTE: integer(30),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   NODE_ENV: z.string().default('production'),
 });

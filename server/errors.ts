@@ -117,3 +117,15 @@ export class ReportNotAvailableError extends AppError {
     );
   }
 }
+
+export class RateLimitedError extends AppError {
+  readonly code = 'RATE_LIMITED';
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly limitPerMinute: number,
+  ) {
+    super(
+      `This token started too much work (at most ${limitPerMinute} per minute). Try again in ${retryAfterSeconds} s.`,
+    );
+  }
+}

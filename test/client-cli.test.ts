@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
 } from '../client/index.js';
 import { users } from '../drizzle/tables.js';
 import { createTestApp, type TestApp, type TestCompany } from './app.js';
+import { START_IMPORT, uploadFile } from './http.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsx = join(root, 'node_modules/.bin/tsx');
@@ -21,7 +22,8 @@ let t: TestApp;
 let baseUrl: string;
 let dir: string;
 beforeAll(async () => {
-  t = await createTestApp();
+  // A small budget, so the rate-limited exit code can be reached in a few uploads.
+  t = await createTestApp({ WORK_RATE_LIMIT_PER_MINUTE: '5' });
   baseUrl = await t.listen();
   dir = await mkdtemp(join(tmpdir(), 'muster-cli-'));
 });
@@ -234,6 +236,27 @@ describe('the muster CLI', () => {
     expect(noToken.stderr).toContain('pass --token or set MUSTER_TOKEN');
     expect(badPolicy.code).toBe(2);
     expect(badPolicy.stderr).toContain('--stop-at must be one of upload, custom-fields');
+  });
+
+  it('exits 7 when the token started too many imports this minute, uploading nothing', async () => {
+    const company = await t.createTestCompany();
+    const headerOnly = await writeWorkbook('header-only.xlsx', [FILE[0] as string[]]);
+    const content = new Uint8Array(await readFile(headerOnly));
+    for (let i = 0; i < 5; i++) {
+      const started = await uploadFile(
+        baseUrl,
+        company.token,
+        START_IMPORT,
+        { input: { file: null } },
+        { name: 'u.xlsx', content },
+      );
+      expect(started.body.data.startImport.__typename).toBe('ImportSession');
+    }
+    const limited = await muster(['import', headerOnly], { MUSTER_TOKEN: company.token });
+    expect(limited.code, limited.stderr).toBe(7);
+    expect(limited.stderr).toContain('(RATE_LIMITED)');
+    const sessions = await t.request(company.token, '{ importSessions { edges { cursor } } }');
+    expect(sessions.data?.importSessions.edges).toHaveLength(5);
   });
 
   it('downloads the import template', async () => {

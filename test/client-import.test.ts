@@ -128,6 +128,15 @@ async function expectImportError(promise: Promise<unknown>): Promise<ImportUsers
   return error as ImportUsersError;
 }
 
+const STAGE_INDEX: ImportStage[] = [
+  'UPLOAD',
+  'CUSTOM_FIELDS',
+  'VALIDATION',
+  'REVIEW',
+  'GROUP_ASSIGNMENT',
+  'COMPLETED',
+];
+
 describe('importUsers', () => {
   it.each([
     ['sse', 'a file path'],
@@ -156,6 +165,9 @@ describe('importUsers', () => {
       invalidRowCount: 1,
       result: { created: 2, updated: 1, unchanged: 0, skipped: 1 },
     });
+    // Progress only moves forward: no stage reported again once the import has left it.
+    const order = seen.map((update) => STAGE_INDEX.indexOf(update.stage));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
     const stages = new Set<ImportStage>(seen.map((update) => update.stage));
     expect([...stages]).toEqual([
       'UPLOAD',

@@ -15,7 +15,7 @@ export async function uploadFile(
   form.set('0', new Blob([file.content]), file.name);
   const response = await fetch(`${baseUrl}/graphql`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${token}`, 'x-graphql-yoga-csrf': '1' },
     body: form,
   });
   const text = await response.text();

@@ -2,6 +2,7 @@ import { and, eq, inArray, isNotNull, lt, notInArray } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { importRows, importSessions, uploadFiles } from '../../drizzle/tables.js';
 import { CANCELLED } from '../import/sessions.js';
+import { purgeExpiredRateLimits } from '../rate-limit.js';
 
 const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
 
@@ -56,7 +57,7 @@ export async function purgeOldImports(
   return { cancelled: cancelled.length, purged: ended.length };
 }
 
-/** Runs purgeOldImports now and then hourly; returns the function that stops it. */
+/** Runs purgeOldImports (and purges spent rate-limit counters) now and then hourly; returns the function that stops it. */
 export function scheduleRetention(
   db: Database,
   retentionDays: number,
@@ -64,6 +65,7 @@ export function scheduleRetention(
 ): () => void {
   const run = () => {
     purgeOldImports(db, retentionDays).catch(onError);
+    purgeExpiredRateLimits(db).catch(onError);
   };
   run();
   const timer = setInterval(run, 60 * 60 * 1000);
