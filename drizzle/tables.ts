@@ -74,6 +74,13 @@ export const rateLimits = pgTable('rate_limits', {
 
 export const importStep = pgEnum('import_step', ['READ', 'VALIDATE', 'REVIEW', 'ASSIGN', 'COMMIT']);
 
+export interface PreviewBasis {
+  /** companies.users_version read before the rows' actions were labelled. */
+  usersVersion: number;
+  /** Fingerprint of the distribution rules the groups were assigned with; null before. */
+  rulesHash: string | null;
+}
+
 export interface ImportResult {
   created: number;
   updated: number;
@@ -93,6 +100,11 @@ export interface ImportRowError {
 export const companies = pgTable('companies', {
   id: uuid().primaryKey().defaultRandom(),
   name: text().notNull(),
+  /**
+   * Bumped by every change to the company's users (a commit that changed some, a deleted
+   * custom field): an import preview computed at an older version must be recomputed.
+   */
+  usersVersion: bigint('users_version', { mode: 'number' }).notNull().default(0),
   createdAt: createdAt(),
 });
 
@@ -227,6 +239,8 @@ export const importSessions = pgTable(
     invalidRowCount: integer('invalid_row_count').notNull().default(0),
     result: jsonb().$type<ImportResult>(),
     failure: jsonb().$type<{ code: string; message: string }>(),
+    /** What the staged preview was computed from; the commit recomputes it only if that moved. */
+    previewBasis: jsonb('preview_basis').$type<PreviewBasis>(),
     /** Lease of the worker process holding the session's background work. */
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),

@@ -419,6 +419,61 @@ describe('the import wizard, end to end', () => {
     expect(await companyUsers(company)).toHaveLength(5);
   });
 
+  it('recomputes a preview at the commit when another import changed the users meanwhile', async () => {
+    const { company } = await companyWithSettings();
+    const actions = async (id: string) => {
+      const result = await t.request(
+        company.token,
+        `query($id: ID!) { importSession(id: $id) { rows(first: 20) { edges { node {
+          rowNumber action trainingGroup { name } } } } } }`,
+        { id },
+      );
+      return Object.fromEntries(
+        result.data?.importSession.rows.edges.map(({ node }: any) => [
+          node.rowNumber,
+          `${node.action} ${node.trainingGroup?.name ?? '-'}`,
+        ]),
+      );
+    };
+    const toGroupAssignment = async () => {
+      const { id } = await startAndValidate(company);
+      await continueFrom(company, id, 'VALIDATION');
+      await waitUntilIdle(company, id);
+      await continueFrom(company, id, 'REVIEW');
+      await waitUntilIdle(company, id);
+      return id;
+    };
+
+    const first = await toGroupAssignment();
+    const previewed = await actions(first);
+    expect(previewed).toMatchObject({ 2: 'CREATE Sales', 3: 'UPDATE -', 10: 'CREATE Sales' });
+
+    // A second import of the same file commits first: rows 2, 3 and 10 are now users as is.
+    const second = await toGroupAssignment();
+    await continueFrom(company, second, 'GROUP_ASSIGNMENT');
+    expect((await waitUntilIdle(company, second)).result).toEqual({
+      created: 2,
+      updated: 1,
+      unchanged: 1,
+      skipped: 5,
+    });
+
+    await continueFrom(company, first, 'GROUP_ASSIGNMENT');
+    expect((await waitUntilIdle(company, first)).result).toEqual({
+      created: 0,
+      updated: 0,
+      unchanged: 4,
+      skipped: 5,
+    });
+    // The rows show what the commit did, not the outdated preview.
+    expect(await actions(first)).toMatchObject({
+      2: 'UNCHANGED Sales',
+      3: 'UNCHANGED -',
+      8: 'UNCHANGED Support',
+      10: 'UNCHANGED Sales',
+    });
+  });
+
   it('cancels at every stage before the commit, leaving the users as they were', async () => {
     const { company } = await companyWithSettings();
     const before = await companyUsers(company);

@@ -1,8 +1,14 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
-import { type ImportColumn, type ImportResult, importSessions } from '../../drizzle/tables.js';
+import {
+  type ImportColumn,
+  type ImportResult,
+  importSessions,
+  type PreviewBasis,
+} from '../../drizzle/tables.js';
 import { assignGroups } from './assign-groups.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
+import { bumpUsersVersion, previewHolds } from './preview-basis.js';
 import { labelRowActions } from './review.js';
 
 export interface CommitTarget {
@@ -11,12 +17,15 @@ export interface CommitTarget {
   columns: ImportColumn[];
   /** The claim's attempt: the commit happens only while it is still current. */
   attempt: number;
+  /** What the staged preview was computed from (set by the review and assign steps). */
+  previewBasis: PreviewBasis | null;
 }
 
 /**
  * The commit: one transaction, serialized per company by an advisory lock, that recomputes the
- * preview against the users as they are now (another import may have committed meanwhile),
- * upserts every valid row keyed on (company, lower(email)) and ends the session COMPLETED.
+ * preview if the users or rules changed since it was computed (another import may have
+ * committed meanwhile), upserts every valid row keyed on (company, lower(email)) and ends the
+ * session COMPLETED.
  * Returns null when the claim is no longer current (nothing is written then). A retry after a
  * crash finds either nothing committed or the session already COMPLETED: never half of it.
  */
@@ -40,8 +49,11 @@ export async function commitImport(
       )
       .for('update');
     if (!current) return null;
-    await labelRowActions(tx, target);
-    await assignGroups(tx, target);
+    // Under the lock no other commit of the company runs, so the check cannot go stale.
+    if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
+      await labelRowActions(tx, target);
+      await assignGroups(tx, target);
+    }
     const email = cellSql(columnOf(target.columns, 'email'));
     const userName = cellSql(columnOf(target.columns, 'userName'));
     const reference = cellSql(columnOf(target.columns, 'reference'));
@@ -78,6 +90,7 @@ export async function commitImport(
     );
     const created = changed?.created ?? 0;
     const updated = changed?.updated ?? 0;
+    if (created + updated > 0) await bumpUsersVersion(tx, target.companyId);
     const result: ImportResult = {
       created,
       updated,

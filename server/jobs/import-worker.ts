@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups } from '../import/assign-groups.js';
 import { commitImport } from '../import/commit.js';
+import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { labelRowActions } from '../import/review.js';
@@ -128,12 +129,14 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       });
       return;
     }
+    const usersVersion = await currentUsersVersion(db, session.companyId);
     await labelRowActions(db, session);
     await updateClaimed(session, {
       ...released,
       stage: 'REVIEW',
       validRowCount: counts.valid,
       invalidRowCount: 0,
+      previewBasis: { usersVersion, rulesHash: null },
     });
   }
 
@@ -141,16 +144,21 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     await updateClaimed(session, {
       progress: { phase: 'REVIEWING', done: 0, total: session.validRowCount },
     });
+    const usersVersion = await currentUsersVersion(db, session.companyId);
     await labelRowActions(db, session);
-    await updateClaimed(session, released);
+    await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash: null } });
   }
 
   async function runAssignStep(session: ImportSession): Promise<void> {
     await updateClaimed(session, {
       progress: { phase: 'ASSIGNING', done: 0, total: session.validRowCount },
     });
+    // Groups depend on the rows' links to existing users: relabel if the users moved on.
+    const usersVersion = await currentUsersVersion(db, session.companyId);
+    if (session.previewBasis?.usersVersion !== usersVersion) await labelRowActions(db, session);
+    const rulesHash = await currentRulesHash(db, session.companyId);
     await assignGroups(db, session);
-    await updateClaimed(session, released);
+    await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash } });
   }
 
   async function runCommitStep(session: ImportSession): Promise<void> {

@@ -3,6 +3,7 @@ import type { Database } from '../../drizzle/client.js';
 import { customFields, distributionRules, users } from '../../drizzle/tables.js';
 import { isUniqueViolation } from '../database-errors.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
+import { bumpUsersVersion } from '../import/preview-basis.js';
 
 /** A field a user record has: one of the three built-ins, or a company's custom field. */
 export interface UserField {
@@ -163,6 +164,7 @@ export async function deleteCustomField(
       .update(users)
       .set({ customValues: sql`${users.customValues} - ${field.key}::text` })
       .where(and(eq(users.companyId, companyId), sql`${users.customValues} ? ${field.key}::text`));
+    await bumpUsersVersion(tx, companyId);
     await tx.delete(customFields).where(eq(customFields.id, id));
     return field;
   });

@@ -3,6 +3,7 @@ import type { Database } from '../../drizzle/client.js';
 import { distributionRules, trainingGroups } from '../../drizzle/tables.js';
 import { isUniqueViolation } from '../database-errors.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
+import { bumpUsersVersion } from '../import/preview-basis.js';
 
 export type TrainingGroup = typeof trainingGroups.$inferSelect;
 
@@ -97,6 +98,10 @@ export async function deleteTrainingGroup(
       rules.map((rule) => rule.id),
     );
   }
-  await db.delete(trainingGroups).where(eq(trainingGroups.id, id));
+  // Users of the group lose it (on delete set null): import previews must see that.
+  await db.transaction(async (tx) => {
+    await tx.delete(trainingGroups).where(eq(trainingGroups.id, id));
+    await bumpUsersVersion(tx, companyId);
+  });
   return group;
 }
