@@ -250,6 +250,9 @@ describe('readWorkbook', () => {
           ['formula text', '', '', { formula: 'CONCAT("a","b")', result: 'ab' }],
           ['formula date', '', '', { formula: 'DATE(2024,1,15)', result: date }],
           ['formula without result', '', '', { formula: 'A1', result: undefined }],
+          // exceljs dropped a falsy cached result (patches/exceljs+4.4.0.patch).
+          ['formula zero', '', '', { formula: '1-1', result: 0 }],
+          ['formula false', '', '', { formula: '1=2', result: false }],
           ['true', '', '', true],
           ['false', '', '', false],
           ['error', '', '', { error: '#N/A' }],
@@ -274,11 +277,35 @@ describe('readWorkbook', () => {
       'formula text': 'ab',
       'formula date': '2024-01-15',
       'formula without result': null,
+      'formula zero': '0',
+      'formula false': '0',
       true: 'true',
       false: 'false',
       error: '#N/A',
       padded: 'padded text',
     });
+  });
+
+  it('keeps multi-byte characters that straddle the 16 KiB chunks of the XML parser', async () => {
+    // exceljs decoded each chunk of XML on its own, so a character cut by a chunk boundary
+    // became U+FFFD (patches/exceljs+4.4.0.patch). Written as Excel writes: shared strings.
+    const path = newPath();
+    const writer = new ExcelJS.stream.xlsx.WorkbookWriter({
+      filename: path,
+      useSharedStrings: true,
+    });
+    const sheet = writer.addWorksheet('Users');
+    sheet.addRow([...header, 'Note']).commit();
+    const names = Array.from({ length: 1000 }, (_, i) => `Jürgen Müller € ${i}`);
+    const notes = Array.from({ length: 1000 }, (_, i) => `${'😀日本'.repeat(i % 7)}${i}`);
+    for (const [i, name] of names.entries()) {
+      sheet.addRow([`u${i}@example.com`, name, `R${i}`, notes[i]]).commit();
+    }
+    sheet.commit();
+    await writer.commit();
+    const { rows } = await readAll(path);
+    expect(rows.map((row) => row.cells[1])).toEqual(names);
+    expect(rows.map((row) => row.cells[3])).toEqual(notes);
   });
 
   it('keeps header names such as __proto__ as plain text', async () => {
