@@ -260,7 +260,13 @@ builder.mutationFields((t) => ({
       'Stage 1: uploads an .xlsx file (multipart request) and starts reading it in the background. Returns at once with the session at UPLOAD and busy; follow it with importSessionUpdated.',
     typeOptions: { description: 'The file to import and an optional comment.' },
     errors: {
-      types: [EmptyFileError, NotAWorkbookError, FileTooLargeError, RateLimitedError, ...inputErrors],
+      types: [
+        EmptyFileError,
+        NotAWorkbookError,
+        FileTooLargeError,
+        RateLimitedError,
+        ...inputErrors,
+      ],
     },
     input: {
       file: t.input.field({ type: 'Upload', required: true, description: 'The .xlsx file.' }),
@@ -384,22 +390,28 @@ builder.subscriptionType({
         'The session now, then again on every change (stage, busy, progress at least every 250 ms while busy). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
       args: { id: t.arg.id({ required: true, description: 'The import session to follow.' }) },
       subscribe: (_root, args, ctx) => {
-        const id = sessionId(args.id);
+        const notFound = () =>
+          new GraphQLError(
+            `No import session with ID ${JSON.stringify(args.id)} exists in your company.`,
+            { extensions: { code: 'NOT_FOUND' } },
+          );
         return new Repeater<ImportSession>(async (push, stop) => {
+          let id: string;
+          try {
+            id = sessionId(args.id);
+          } catch (error) {
+            // A malformed ID, or one of another type, ends like an unknown one (not masked).
+            if (!(error instanceof NotFoundError)) throw error;
+            stop(notFound());
+            return;
+          }
           const updates = ctx.events.subscribeSessionUpdated(id)[Symbol.asyncIterator]();
           stop.then(() => updates.return?.());
           // Listen before loading the session, so no change between the two is missed.
           let nextUpdate = updates.next();
           let session = await findImportSession(ctx.db, ctx.auth.companyId, id);
           if (!session) {
-            stop(
-              new GraphQLError(
-                `No import session with ID ${JSON.stringify(args.id)} exists in your company.`,
-                {
-                  extensions: { code: 'NOT_FOUND' },
-                },
-              ),
-            );
+            stop(notFound());
             return;
           }
           await push(session);
