@@ -257,6 +257,10 @@ describe('readWorkbook', () => {
           ['false', '', '', false],
           ['error', '', '', { error: '#N/A' }],
           ['padded', '', '', '  padded text  '],
+          // How Muster's reports write formula-like text; read as the text after the quote.
+          ['quoted formula', '', '', "'=SUM(1,2)"],
+          ['quoted phone', '', '', "'+49 30 1234"],
+          ['apostrophe', '', '', "'til then"],
         ],
         numFmts: { D14: 'yyyy-mm-dd' },
       },
@@ -283,6 +287,9 @@ describe('readWorkbook', () => {
       false: 'false',
       error: '#N/A',
       padded: 'padded text',
+      'quoted formula': '=SUM(1,2)',
+      'quoted phone': '+49 30 1234',
+      apostrophe: "'til then",
     });
   });
 

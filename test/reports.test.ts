@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWorkbook } from '../server/import/read-workbook.js';
 import {
   type ErrorReportRow,
   type ImportedUsersReportRow,
@@ -107,6 +108,26 @@ describe('writeErrorReport', () => {
       'Errors',
     ]);
     expect(sheet.getRow(1).cellCount).toBe(HEADERS.length + 2);
+  });
+
+  it('reads back, uploaded again, as the values that were uploaded (quotes dropped)', async () => {
+    const events = [];
+    for await (const event of readWorkbook(join(directory, 'errors.xlsx'), {
+      requiredHeaders: ['Email', 'userName', 'reference'],
+      maxRows: 100,
+      maxColumns: 50,
+      maxInflatedBytes: 10_000_000,
+      maxEntries: 100,
+      timeBudgetMs: 10_000,
+    })) {
+      events.push(event);
+    }
+    const header = events.find((event) => event.type === 'header');
+    expect(header?.type === 'header' && header.headers.slice(1, 6)).toEqual(HEADERS);
+    const read = events.flatMap((event) => (event.type === 'rows' ? event.rows : []));
+    expect(read.map((row) => row.cells.slice(1, 6))).toEqual(
+      rows.map((row) => row.cells.map((cell) => cell?.trim() || null)),
+    );
   });
 
   it('makes the header bold and freezes it', () => {

@@ -537,7 +537,7 @@ export function convertCellValue(
   date1904 = false,
 ): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return value.trim() || null;
+  if (typeof value === 'string') return withoutFormulaQuote(value).trim() || null;
   if (typeof value === 'number') return formatNumber(value);
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (value instanceof Date) return formatDate(value);
@@ -553,6 +553,17 @@ export function convertCellValue(
     return convertCellValue(result ?? null);
   }
   return convertCellValue(value.text);
+}
+
+/**
+ * Muster's reports write text that a spreadsheet could take for a formula ("+49 30…",
+ * "=SUM(…)") with a leading quote (reports.ts neutralizeFormula). An admin fixes rows in the
+ * error report and uploads it again, so that quote is dropped here: the value is the text
+ * after it, as when someone types '+49 in Excel.
+ */
+function withoutFormulaQuote(text: string): string {
+  // A carriage return written to XML reads back as a line feed.
+  return /^'[=+\-@\t\r\n]/.test(text) ? text.slice(1) : text;
 }
 
 /** The shortest text that reads back as the same number, without an exponent. */
