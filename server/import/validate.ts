@@ -84,7 +84,7 @@ export async function validateRows(
       from keyed
     ),
     checked as (
-      select r.row_number,
+      select r.row_number, r.errors as old_errors, r.action as old_action,
         array_remove(array[${sql.join(checks, sql`, `)}]::jsonb[], null) as errors
       from import_rows r
       join duplicates d on d.row_number = r.row_number
@@ -93,12 +93,20 @@ export async function validateRows(
         and taken.reference = ${cellSql(reference)}
         and lower(taken.email) is distinct from ${emailKeySql(cellSql(email))}
       where r.session_id = ${session.id}
+    ),
+    labelled as (
+      select row_number, old_errors, old_action,
+        case when cardinality(errors) = 0 then null else to_jsonb(errors) end as errors,
+        case when cardinality(errors) = 0 then null else 'SKIP' end as action
+      from checked
     )
     update import_rows r
-    set errors = case when cardinality(checked.errors) = 0 then null else to_jsonb(checked.errors) end,
-        action = case when cardinality(checked.errors) = 0 then null else 'SKIP' end
-    from checked
-    where r.session_id = ${session.id} and r.row_number = checked.row_number`);
+    set errors = labelled.errors, action = labelled.action
+    from labelled
+    where r.session_id = ${session.id} and r.row_number = labelled.row_number
+      -- Most rows are valid and staged without errors: leave them unwritten.
+      and (labelled.old_errors is distinct from labelled.errors
+        or labelled.old_action is distinct from labelled.action)`);
 
   const [counts] = await queryRows<{ valid: number; invalid: number }>(
     db,
