@@ -265,3 +265,30 @@ describe('by default', () => {
     expect(await page.text()).toMatch(/graphiql/i);
   });
 });
+
+describe('unexpected errors', () => {
+  it('are masked in production and shown with NODE_ENV=development', async () => {
+    for (const [nodeEnv, masked] of [
+      ['production', true],
+      ['development', false],
+    ] as const) {
+      const broken = await createTestApp({ NODE_ENV: nodeEnv });
+      const owner = await broken.createTestCompany();
+      // Authentication is done per request: take the database away after a first answer.
+      expect((await broken.request(owner.token, '{ viewer { role } }')).data?.viewer.role).toBe(
+        'ADMIN',
+      );
+      await broken.database.close();
+      const result = await broken.request(owner.token, '{ trainingGroups { id } }');
+      const [error] = result.errors ?? [];
+      expect(error?.message).toBe('Unexpected error.');
+      if (masked) {
+        expect(error?.extensions?.originalError).toBeUndefined();
+        expect(JSON.stringify(result)).not.toMatch(/closed|PGlite|postgres|select|stack/i);
+      } else {
+        expect(error?.extensions?.originalError).toMatchObject({ message: expect.any(String) });
+      }
+      await broken.close().catch(() => {});
+    }
+  });
+});
