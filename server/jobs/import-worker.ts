@@ -250,13 +250,22 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     current = abort;
     // stop() may have come while this claim was being made: hand the session back at once.
     if (stopped) abort.abort(new LostClaimError());
+    // A renewal waits while the commit's transaction holds the session row: never queue
+    // another behind it, each would hold a pool connection and starve every other request.
+    let renewing = false;
     const renewal = setInterval(() => {
-      renewLease(session).then(
-        (renewed) => {
-          if (!renewed) abort.abort(new LostClaimError());
-        },
-        (error: unknown) => logger.warn('lease renewal failed', { error: String(error) }),
-      );
+      if (renewing) return;
+      renewing = true;
+      renewLease(session)
+        .then(
+          (renewed) => {
+            if (!renewed) abort.abort(new LostClaimError());
+          },
+          (error: unknown) => logger.warn('lease renewal failed', { error: String(error) }),
+        )
+        .finally(() => {
+          renewing = false;
+        });
     }, leaseMs / 3);
     try {
       switch (session.step) {
