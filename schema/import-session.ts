@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
+import type { Context } from '../server/context.js';
 import {
   EmptyFileError,
   FileTooLargeError,
@@ -253,6 +254,16 @@ function sessionId(globalId: string): string {
   return localId(globalId, 'ImportSession', 'import session');
 }
 
+/**
+ * After a mutation moved a session on: its followers hear of it, and a worker wakes for the
+ * background work the change queued (a cancelled session's worker notices on its next write).
+ */
+function announceChange(ctx: Context, session: ImportSession): ImportSession {
+  ctx.events.publishSessionUpdated(session.id);
+  if (session.busy) ctx.importWorker.wake();
+  return session;
+}
+
 builder.mutationFields((t) => ({
   startImport: t.fieldWithInput({
     type: ImportSessionRef,
@@ -310,9 +321,7 @@ builder.mutationFields((t) => ({
         sessionId(input.sessionId),
         input.addToDatabase,
       );
-      ctx.events.publishSessionUpdated(session.id);
-      ctx.importWorker.wake();
-      return session;
+      return announceChange(ctx, session);
     },
   }),
   continueImport: t.fieldWithInput({
@@ -336,9 +345,7 @@ builder.mutationFields((t) => ({
         sessionId(input.sessionId),
         input.stage,
       );
-      ctx.events.publishSessionUpdated(session.id);
-      ctx.importWorker.wake();
-      return session;
+      return announceChange(ctx, session);
     },
   }),
   emailImportReport: t.fieldWithInput({
@@ -375,8 +382,7 @@ builder.mutationFields((t) => ({
     input: { sessionId: t.input.id({ required: true, description: 'The import session.' }) },
     resolve: async (_root, { input }, ctx) => {
       const session = await cancelImport(ctx.db, ctx.auth.companyId, sessionId(input.sessionId));
-      ctx.events.publishSessionUpdated(session.id);
-      return session;
+      return announceChange(ctx, session);
     },
   }),
 }));
@@ -387,7 +393,7 @@ builder.subscriptionType({
     importSessionUpdated: t.field({
       type: ImportSessionRef,
       description:
-        'The session now, then again on every change (stage, busy, progress at least every 250 ms while busy). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
+        'The session now, then again on every change: stage, busy, and progress (every 200–250 ms while the file is inflated and read; at the start and end of each later step, which runs as one database statement). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
       args: { id: t.arg.id({ required: true, description: 'The import session to follow.' }) },
       subscribe: (_root, args, ctx) => {
         const notFound = () =>
