@@ -15,8 +15,11 @@ const configSchema = z.object({
   MAIL_FROM: z.string().default('Muster <muster@localhost>'),
   MAX_UPLOAD_BYTES: integer(50 * 1024 * 1024),
   MAX_ROWS: integer(1_000_000),
-  /** Cap on the bytes a workbook inflates to, enforced while inflating (zip bombs). */
-  MAX_INFLATED_BYTES: integer(2 * 1024 * 1024 * 1024),
+  /**
+   * Cap on the bytes a workbook inflates to, enforced while inflating (zip bombs). At most
+   * 2^31 - 1: progress reports inflated bytes as a GraphQL Int.
+   */
+  MAX_INFLATED_BYTES: integer(2_000_000_000).pipe(z.number().max(2_147_483_647)),
   /** How long a process's claim on an import's background work lasts without renewal. */
   WORK_LEASE_SECONDS: integer(30),
   /** Days after which ended imports lose their staged rows and stored file, and idle ones end. */
