@@ -6,13 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CreateDistributionRuleDocument,
-  CreateTrainingGroupDocument,
-  createMusterClient,
-} from '../client/index.js';
-import { users } from '../drizzle/tables.js';
-import { createTestApp, type TestApp, type TestCompany } from './app.js';
+import { createTestApp, type TestApp } from './app.js';
+import { CLIENT_TEST_FILE, companyWithSalesRule } from './client-fixtures.js';
 import { START_IMPORT, uploadFile } from './http.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -102,46 +97,10 @@ async function closedPort(): Promise<number> {
   });
 }
 
-/** A company with a Sales group for emails ending in @sales.example, and one existing user. */
-async function companyWithSalesRule(): Promise<TestCompany> {
-  const company = await t.createTestCompany();
-  const client = createMusterClient({ url: `${baseUrl}/graphql`, token: company.token });
-  const group = await client
-    .mutation(CreateTrainingGroupDocument, { input: { name: 'Sales' } })
-    .toPromise();
-  const created = group.data?.createTrainingGroup;
-  if (created?.__typename !== 'TrainingGroup') throw new Error('no group');
-  await client
-    .mutation(CreateDistributionRuleDocument, {
-      input: {
-        fieldKey: 'email',
-        operator: 'ENDS_WITH',
-        value: '@sales.example',
-        trainingGroupId: created.id,
-      },
-    })
-    .toPromise();
-  await t.db.insert(users).values({
-    companyId: company.companyId,
-    email: 'old@example.com',
-    userName: 'Old',
-    reference: 'R-OLD',
-  });
-  return company;
-}
-
-const FILE = [
-  ['Email', 'userName', 'reference', 'Department'],
-  ['ann@sales.example', 'Ann', 'R1', 'North'],
-  ['bob@example.com', 'Bob', 'R2', 'South'],
-  ['OLD@example.com', 'Old Renamed', 'R-OLD', null],
-  ['not-an-email', 'Nobody', 'R4', null],
-];
-
 describe('the muster CLI', () => {
   it('imports a file, prints a summary with groups, saves the error report and shows the status', async () => {
-    const company = await companyWithSalesRule();
-    const path = await writeWorkbook('users.xlsx', FILE);
+    const company = await companyWithSalesRule(t, `${baseUrl}/graphql`);
+    const path = await writeWorkbook('users.xlsx', CLIENT_TEST_FILE);
     const report = join(dir, 'skipped-errors.xlsx');
 
     const imported = await muster(
@@ -178,7 +137,7 @@ describe('the muster CLI', () => {
 
   it('stops for row errors with exit code 3, listing them and saving the error report', async () => {
     const company = await t.createTestCompany();
-    const path = await writeWorkbook('with-errors.xlsx', FILE);
+    const path = await writeWorkbook('with-errors.xlsx', CLIENT_TEST_FILE);
     const report = join(dir, 'errors.xlsx');
 
     const stopped = await muster(['import', path, '--error-report', report], {
@@ -208,7 +167,7 @@ describe('the muster CLI', () => {
     const csv = join(dir, 'export.xlsx');
     await writeFile(csv, 'Email,userName,reference\na@example.com,A,R1\n');
     const noColumns = await writeWorkbook('no-columns.xlsx', [['Name'], ['A']]);
-    const good = await writeWorkbook('good.xlsx', FILE);
+    const good = await writeWorkbook('good.xlsx', CLIENT_TEST_FILE);
     const port = await closedPort();
 
     const [badFile, failed, badToken, viewer, offline, noToken, badPolicy] = await Promise.all([
@@ -240,7 +199,7 @@ describe('the muster CLI', () => {
 
   it('exits 7 when the token started too many imports this minute, uploading nothing', async () => {
     const company = await t.createTestCompany();
-    const headerOnly = await writeWorkbook('header-only.xlsx', [FILE[0] as string[]]);
+    const headerOnly = await writeWorkbook('header-only.xlsx', [CLIENT_TEST_FILE[0] as string[]]);
     const content = new Uint8Array(await readFile(headerOnly));
     for (let i = 0; i < 5; i++) {
       const started = await uploadFile(

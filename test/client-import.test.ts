@@ -6,8 +6,6 @@ import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
-  CreateDistributionRuleDocument,
-  CreateTrainingGroupDocument,
   createMusterClient,
   type ImportSession,
   type ImportStage,
@@ -17,8 +15,8 @@ import {
   UserFieldsDocument,
   UsersDocument,
 } from '../client/index.js';
-import { users } from '../drizzle/tables.js';
-import { createTestApp, type TestApp, type TestCompany } from './app.js';
+import { createTestApp, type TestApp } from './app.js';
+import { CLIENT_TEST_FILE, companyWithSalesRule } from './client-fixtures.js';
 
 let t: TestApp;
 let url: string;
@@ -58,42 +56,6 @@ function clientFor(
   });
   return { client, sseRequests: () => sse };
 }
-
-/** A company with a Sales group (rule: email ends with @sales.example) and one existing user. */
-async function companyWithSalesRule(): Promise<TestCompany> {
-  const company = await t.createTestCompany();
-  const { client } = clientFor(company.token);
-  const group = await client
-    .mutation(CreateTrainingGroupDocument, { input: { name: 'Sales' } })
-    .toPromise();
-  const created = group.data?.createTrainingGroup;
-  if (created?.__typename !== 'TrainingGroup') throw new Error('no group');
-  await client
-    .mutation(CreateDistributionRuleDocument, {
-      input: {
-        fieldKey: 'email',
-        operator: 'ENDS_WITH',
-        value: '@sales.example',
-        trainingGroupId: created.id,
-      },
-    })
-    .toPromise();
-  await t.db.insert(users).values({
-    companyId: company.companyId,
-    email: 'old@example.com',
-    userName: 'Old',
-    reference: 'R-OLD',
-  });
-  return company;
-}
-
-const FULL_FILE = [
-  ['Email', 'userName', 'reference', 'Department'],
-  ['ann@sales.example', 'Ann', 'R1', 'North'], // CREATE → Sales
-  ['bob@example.com', 'Bob', 'R2', 'South'], // CREATE, no rule matches
-  ['OLD@example.com', 'Old Renamed', 'R-OLD', null], // UPDATE
-  ['not-an-email', 'Nobody', 'R4', null], // INVALID_EMAIL: skipped
-];
 
 async function companyUsers(token: string) {
   const { client } = clientFor(token);
@@ -143,9 +105,9 @@ describe('importUsers', () => {
     ['sse', 'a file path'],
     ['graphql-ws', 'a Buffer'],
   ] as const)('drives a full import with progress over %s, from %s', async (transport, input) => {
-    const company = await companyWithSalesRule();
+    const company = await companyWithSalesRule(t, url);
     const { client, sseRequests } = clientFor(company.token, transport);
-    const bytes = await workbook(FULL_FILE);
+    const bytes = await workbook(CLIENT_TEST_FILE);
     const path = join(dir, `users-${transport}.xlsx`);
     await writeFile(path, bytes);
     const seen: ImportSession[] = [];
@@ -264,9 +226,9 @@ describe('importUsers', () => {
   });
 
   it('stops at the stage asked for, committing nothing', async () => {
-    const company = await companyWithSalesRule();
+    const company = await companyWithSalesRule(t, url);
     const { client } = clientFor(company.token);
-    const file = await workbook(FULL_FILE);
+    const file = await workbook(CLIENT_TEST_FILE);
     const clean = await workbook([
       ['Email', 'userName', 'reference'],
       ['ann@sales.example', 'Ann', 'R1'],
@@ -323,7 +285,7 @@ describe('importUsers', () => {
     expect(noColumns.code).toMatch(/^(NO_DATA_SHEET|MISSING_COLUMNS)$/);
     expect(noColumns.message).toBe(noColumns.session?.failure?.message);
 
-    const file = await workbook(FULL_FILE);
+    const file = await workbook(CLIENT_TEST_FILE);
     const wrongToken = await expectImportError(importUsers(clientFor('mst_wrong').client, file));
     expect(wrongToken).toMatchObject({ reason: 'auth', code: 'UNAUTHENTICATED', session: null });
     const viewer = await expectImportError(
