@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase, queryRows } from '../drizzle/client.js';
+import { queryRows } from '../drizzle/client.js';
 import { importRows } from '../drizzle/tables.js';
-import { createEmptyPostgresDatabase } from './database.js';
+import { createServerDatabase, type ServerDatabase } from './database.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
 import {
   killAllServerProcesses,
@@ -69,40 +66,13 @@ function startServerProcess(name: string, env: Record<string, string>): Promise<
   });
 }
 
-interface TestDatabase {
-  /** DATA_DIR, plus DATABASE_URL on Postgres. */
-  env: Record<string, string>;
-  /** Opens the database in this process: on PGlite only while no server runs on it. */
-  open(): ReturnType<typeof createDatabase>;
-  remove(): Promise<void>;
-}
-
-async function createTestDatabase(): Promise<TestDatabase> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'muster-crash-'));
-  const serverUrl = process.env.DATABASE_URL;
-  const postgresDatabase = serverUrl ? await createEmptyPostgresDatabase(serverUrl) : null;
-  return {
-    env: postgresDatabase
-      ? { DATA_DIR: dataDir, DATABASE_URL: postgresDatabase.url }
-      : { DATA_DIR: dataDir },
-    open: () =>
-      createDatabase(
-        postgresDatabase ? { url: postgresDatabase.url } : { dataDir: join(dataDir, 'pglite') },
-      ),
-    remove: async () => {
-      await postgresDatabase?.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
 describe('an import whose worker process is killed in the middle of reading', () => {
-  let database: TestDatabase;
+  let database: ServerDatabase;
   let workbook: Uint8Array<ArrayBuffer>;
   let serverA: ServerProcess;
 
   beforeAll(async () => {
-    database = await createTestDatabase();
+    database = await createServerDatabase('muster-crash-');
     // A new PGlite data directory takes a while to set up: write the workbook meanwhile.
     [serverA, workbook] = await Promise.all([
       startServerProcess('server A', database.env),

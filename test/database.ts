@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { createDatabase, type DatabaseHandle } from '../drizzle/client.js';
 
@@ -45,6 +48,38 @@ export async function createEmptyPostgresDatabase(
     drop: async () => {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
       await admin.end();
+    },
+  };
+}
+
+export interface ServerDatabase {
+  /** For a server process: DATA_DIR, plus DATABASE_URL when the tests run on Postgres. */
+  env: Record<string, string>;
+  /** Opens the database in the test's own process: on PGlite only while no server runs on it. */
+  open(): Promise<DatabaseHandle>;
+  /** Drops the Postgres database (if any) and deletes the DATA_DIR. */
+  remove(): Promise<void>;
+}
+
+/**
+ * An empty database for server processes under test: a temp DATA_DIR (PGlite inside it), or
+ * also a fresh Postgres database when DATABASE_URL is set. The server migrates it at start.
+ */
+export async function createServerDatabase(prefix: string): Promise<ServerDatabase> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  const serverUrl = process.env.DATABASE_URL;
+  const postgresDatabase = serverUrl ? await createEmptyPostgresDatabase(serverUrl) : null;
+  return {
+    env: postgresDatabase
+      ? { DATA_DIR: dataDir, DATABASE_URL: postgresDatabase.url }
+      : { DATA_DIR: dataDir },
+    open: () =>
+      createDatabase(
+        postgresDatabase ? { url: postgresDatabase.url } : { dataDir: join(dataDir, 'pglite') },
+      ),
+    remove: async () => {
+      await postgresDatabase?.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

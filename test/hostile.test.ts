@@ -1,11 +1,10 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDatabase } from '../drizzle/client.js';
 import { createCompany } from '../server/auth.js';
-import { createEmptyPostgresDatabase } from './database.js';
+import { createServerDatabase, type ServerDatabase } from './database.js';
 import {
   ENTITY_MARKER,
   EXTERNAL_ENTITY_LEAK,
@@ -66,18 +65,13 @@ let workDir: string;
 /** The corpus file of each case, by name. */
 const files = new Map<string, string>();
 let server: ServerProcess;
-let dropDatabase: () => Promise<void> = async () => {};
+let serverDatabase: ServerDatabase | null = null;
 const tokens = { uploader: '', bystander: '' };
 
 /** A fresh database with two companies, made before the server starts (PGlite is one process's). */
-async function createCompanies(dataDir: string): Promise<Record<string, string>> {
-  const serverUrl = process.env.DATABASE_URL;
-  const postgresDatabase = serverUrl ? await createEmptyPostgresDatabase(serverUrl) : null;
-  if (postgresDatabase) dropDatabase = postgresDatabase.drop;
-  await mkdir(dataDir, { recursive: true });
-  const database = await createDatabase(
-    postgresDatabase ? { url: postgresDatabase.url } : { dataDir: join(dataDir, 'pglite') },
-  );
+async function createCompanies(): Promise<Record<string, string>> {
+  serverDatabase = await createServerDatabase('muster-hostile-db-');
+  const database = await serverDatabase.open();
   try {
     await database.migrate();
     tokens.uploader = (await createCompany(database.db, 'Uploads hostile files')).token;
@@ -85,9 +79,7 @@ async function createCompanies(dataDir: string): Promise<Record<string, string>>
   } finally {
     await database.close();
   }
-  return postgresDatabase
-    ? { DATA_DIR: dataDir, DATABASE_URL: postgresDatabase.url }
-    : { DATA_DIR: dataDir };
+  return serverDatabase.env;
 }
 
 async function graphql(token: string, query: string, variables: Record<string, unknown> = {}) {
@@ -171,7 +163,7 @@ beforeAll(async () => {
   for (const { name, file } of await writeHostileCorpus(join(workDir, 'corpus'))) {
     files.set(name, file);
   }
-  const env = await createCompanies(join(workDir, 'data'));
+  const env = await createCompanies();
   server = await startServerProcess('hostile', {
     ...env,
     READ_TIME_LIMIT_MS: String(READ_TIME_LIMIT_MS),
@@ -183,7 +175,7 @@ afterAll(async () => {
   pinging = false;
   await pinger;
   await killAllServerProcesses();
-  await dropDatabase();
+  await serverDatabase?.remove();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 

@@ -1,12 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEmptyPostgresDatabase } from './database.js';
+import { createServerDatabase, type ServerDatabase } from './database.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
@@ -14,28 +12,6 @@ const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const startTimeoutMs = 60_000;
 const tokenPattern = /mst_[A-Za-z0-9_-]{43}/;
 const viewerQuery = '{ viewer { role company { name } } }';
-
-interface EmptyDatabase {
-  /** DATA_DIR, plus DATABASE_URL when the tests run against Postgres. */
-  env: Record<string, string>;
-  remove(): Promise<void>;
-}
-
-/** A temp DATA_DIR, and a fresh empty Postgres database when DATABASE_URL is set. */
-async function createEmptyDatabase(): Promise<EmptyDatabase> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'muster-server-'));
-  const serverUrl = process.env.DATABASE_URL;
-  const postgresDatabase = serverUrl ? await createEmptyPostgresDatabase(serverUrl) : null;
-  return {
-    env: postgresDatabase
-      ? { DATA_DIR: dataDir, DATABASE_URL: postgresDatabase.url }
-      : { DATA_DIR: dataDir },
-    remove: async () => {
-      await postgresDatabase?.drop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -162,12 +138,12 @@ async function stopWithinTenSeconds(server: RunningServer) {
 }
 
 describe('the server process on a fresh database', () => {
-  let database: EmptyDatabase;
+  let database: ServerDatabase;
   let server: RunningServer;
   let firstToken: string;
 
   beforeAll(async () => {
-    database = await createEmptyDatabase();
+    database = await createServerDatabase('muster-server-');
     server = await startServer(database.env);
     firstToken = tokenPattern.exec(await server.waitForStdout(tokenPattern))?.[0] ?? '';
   });
@@ -253,11 +229,11 @@ describe('the server process on a fresh database', () => {
 
 describe('the server process with BOOTSTRAP_ADMIN_TOKEN', () => {
   const bootstrapToken = `bootstrap-${randomBytes(32).toString('base64url')}`;
-  let database: EmptyDatabase;
+  let database: ServerDatabase;
   let server: RunningServer;
 
   beforeAll(async () => {
-    database = await createEmptyDatabase();
+    database = await createServerDatabase('muster-server-');
     server = await startServer({ ...database.env, BOOTSTRAP_ADMIN_TOKEN: bootstrapToken });
   });
 
