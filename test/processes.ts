@@ -31,6 +31,10 @@ export interface ServerProcess {
   url: string;
   /** Everything the process wrote to stdout and stderr so far. */
   logs(): string;
+  /** What it wrote to stdout alone (the bootstrap token goes there, the logs to stderr). */
+  stdout(): string;
+  /** Waits (bounded) until stdout matches; returns all of stdout. */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves once tsx exited and the server closed its end of the pipes: both are gone. */
   exited: Promise<Exit>;
   /**
@@ -71,9 +75,10 @@ function signalGroup(child: ChildProcessWithoutNullStreams, signal: NodeJS.Signa
 
 /**
  * The child's environment: the test run's, with PORT=0 on 127.0.0.1 and LOG_LEVEL=info, then
- * `extra`. DATABASE_URL and REDIS_URL are the child's only when given: never inherited.
+ * `extra`. DATABASE_URL, REDIS_URL and BOOTSTRAP_ADMIN_TOKEN are the child's only when given:
+ * never inherited.
  */
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
@@ -83,6 +88,7 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
   if (!extra.DATABASE_URL) delete env.DATABASE_URL;
   if (!extra.REDIS_URL) delete env.REDIS_URL;
+  if (!extra.BOOTSTRAP_ADMIN_TOKEN) delete env.BOOTSTRAP_ADMIN_TOKEN;
   return env;
 }
 
@@ -99,11 +105,23 @@ export async function startServerProcess(
     detached: true,
   });
   let output = '';
-  const append = (chunk: string) => {
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const waitForStdout = async (pattern: RegExp, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(stdout)) {
+      if (Date.now() > deadline)
+        throw new Error(`${name}: stdout never matched ${pattern}:\n${stdout}`);
+      await sleep(50);
+    }
+    return stdout;
   };
-  child.stdout.setEncoding('utf8').on('data', append);
-  child.stderr.setEncoding('utf8').on('data', append);
   const exited = new Promise<Exit>((resolve) => {
     child.once('close', (code, signal) => {
       running.delete(child);
@@ -155,6 +173,8 @@ export async function startServerProcess(
         name,
         url,
         logs: () => output,
+        stdout: () => stdout,
+        waitForStdout,
         exited,
         kill,
         isRunning: () => exit === null,

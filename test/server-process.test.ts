@@ -1,10 +1,10 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServerDatabase, type ServerDatabase } from './database.js';
+import { childEnv, type ServerProcess, startServerProcess } from './processes.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
@@ -12,84 +12,6 @@ const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const startTimeoutMs = 60_000;
 const tokenPattern = /mst_[A-Za-z0-9_-]{43}/;
 const viewerQuery = '{ viewer { role company { name } } }';
-
-function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    ...extra,
-  };
-  // The child must use the database it is given, never one inherited from the test run.
-  if (!extra.DATABASE_URL) delete env.DATABASE_URL;
-  if (!extra.BOOTSTRAP_ADMIN_TOKEN) delete env.BOOTSTRAP_ADMIN_TOKEN;
-  return env;
-}
-
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-interface RunningServer {
-  url: string;
-  stdout(): string;
-  stderr(): string;
-  /** Waits until stdout matches: it is written after the listening line, on another pipe. */
-  waitForStdout(pattern: RegExp): Promise<string>;
-  /** Sends SIGTERM (unless the process already ended) and waits for the exit. */
-  stop(): Promise<Exit>;
-}
-
-/** Starts `tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
-async function startServer(env: Record<string, string>): Promise<RunningServer> {
-  const child = spawn(tsx, ['server/main.ts'], { cwd: repoRoot, env: childEnv(env) });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<Exit>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  const waitForStdout = async (pattern: RegExp) => {
-    const deadline = Date.now() + 10_000;
-    while (!pattern.test(stdout)) {
-      if (Date.now() > deadline) throw new Error(`stdout never matched ${pattern}:\n${stdout}`);
-      await sleep(50);
-    }
-    return stdout;
-  };
-  const stop = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    return exited;
-  };
-
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`The server did not listen within ${startTimeoutMs} ms:\n${stderr}`));
-    }, startTimeoutMs);
-    child.stderr.on('data', () => {
-      const match = /Muster is listening on (http:\/\/\S+)/.exec(stderr);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    void exited.then((exit) => {
-      clearTimeout(timer);
-      reject(
-        new Error(`The server exited (${exit.code ?? exit.signal}) before listening:\n${stderr}`),
-      );
-    });
-  });
-  return { url, stdout: () => stdout, stderr: () => stderr, waitForStdout, stop };
-}
 
 /** Runs `tsx <args>` to its end; never throws on a non-zero exit code. */
 function runToExit(
@@ -130,32 +52,32 @@ async function expectAdminOfDefaultCompany(url: string, token: string) {
   expect(body.data?.viewer).toEqual({ role: 'ADMIN', company: { name: 'Default company' } });
 }
 
-async function stopWithinTenSeconds(server: RunningServer) {
+async function stopWithinTenSeconds(server: ServerProcess) {
   const stoppingAt = Date.now();
-  const exit = await server.stop();
+  const exit = await server.kill('SIGTERM');
   expect(exit).toEqual({ code: 0, signal: null });
   expect(Date.now() - stoppingAt).toBeLessThan(10_000);
 }
 
 describe('the server process on a fresh database', () => {
   let database: ServerDatabase;
-  let server: RunningServer;
+  let server: ServerProcess;
   let firstToken: string;
 
   beforeAll(async () => {
     database = await createServerDatabase('muster-server-');
-    server = await startServer(database.env);
+    server = await startServerProcess('server', database.env, { startTimeoutMs });
     firstToken = tokenPattern.exec(await server.waitForStdout(tokenPattern))?.[0] ?? '';
   });
 
   afterAll(async () => {
-    await server?.stop();
+    await server?.kill('SIGTERM');
     await database?.remove();
   });
 
   it('prints an ADMIN token on first start, answers /health and accepts that token', async () => {
     expect(firstToken).toMatch(tokenPattern);
-    expect(server.stderr()).toContain(`${server.url}/graphql`);
+    expect(server.logs()).toContain(`${server.url}/graphql`);
 
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200);
@@ -187,7 +109,7 @@ describe('the server process on a fresh database', () => {
   it('handles a second process on the same database', async () => {
     if (process.env.DATABASE_URL) {
       // On Postgres a second server is fine: both serve the same data.
-      const secondServer = await startServer(database.env);
+      const secondServer = await startServerProcess('server', database.env, { startTimeoutMs });
       try {
         const health = await fetch(`${secondServer.url}/health`);
         expect(health.status).toBe(200);
@@ -195,7 +117,7 @@ describe('the server process on a fresh database', () => {
         await expectAdminOfDefaultCompany(server.url, firstToken);
         expect(secondServer.stdout()).not.toMatch(tokenPattern);
       } finally {
-        await secondServer.stop();
+        await secondServer.kill('SIGTERM');
       }
       return;
     }
@@ -217,7 +139,7 @@ describe('the server process on a fresh database', () => {
   it('exits with code 0 within 10 s on SIGTERM; a restart prints no token and keeps the first', async () => {
     await stopWithinTenSeconds(server);
 
-    server = await startServer(database.env);
+    server = await startServerProcess('server', database.env, { startTimeoutMs });
     // A token would be printed before the server answers any request.
     await expectAdminOfDefaultCompany(server.url, firstToken);
     expect(server.stdout()).not.toMatch(tokenPattern);
@@ -230,15 +152,19 @@ describe('the server process on a fresh database', () => {
 describe('the server process with BOOTSTRAP_ADMIN_TOKEN', () => {
   const bootstrapToken = `bootstrap-${randomBytes(32).toString('base64url')}`;
   let database: ServerDatabase;
-  let server: RunningServer;
+  let server: ServerProcess;
 
   beforeAll(async () => {
     database = await createServerDatabase('muster-server-');
-    server = await startServer({ ...database.env, BOOTSTRAP_ADMIN_TOKEN: bootstrapToken });
+    server = await startServerProcess(
+      'server',
+      { ...database.env, BOOTSTRAP_ADMIN_TOKEN: bootstrapToken },
+      { startTimeoutMs },
+    );
   });
 
   afterAll(async () => {
-    await server?.stop();
+    await server?.kill('SIGTERM');
     await database?.remove();
   });
 
@@ -246,7 +172,7 @@ describe('the server process with BOOTSTRAP_ADMIN_TOKEN', () => {
     await expectAdminOfDefaultCompany(server.url, bootstrapToken);
     await server.waitForStdout(/Created the default company/);
     expect(server.stdout()).not.toContain(bootstrapToken);
-    expect(server.stderr()).not.toContain(bootstrapToken);
+    expect(server.logs()).not.toContain(bootstrapToken);
     expect(server.stdout()).not.toMatch(tokenPattern);
   });
 });
