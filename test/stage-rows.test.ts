@@ -1,8 +1,9 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
-import { importRows } from '../drizzle/tables.js';
+import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
+import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -29,7 +30,7 @@ describe('copyImportRows', () => {
   it('stages cells exactly, quotes, commas, newlines, backslashes and nulls included', async () => {
     const session = await newSession();
     const cells = ['a@b.c', 'He said "hi", ok\nbye', null, '\\N', '', 'ünïcødé 🎉'];
-    await copyImportRows(database.db, session.id, [{ rowNumber: 7, cells }]);
+    await copyImportRows(database.db, session, [{ rowNumber: 7, cells }]);
     const rows = await database.db
       .select()
       .from(importRows)
@@ -40,7 +41,58 @@ describe('copyImportRows', () => {
   it('fails loudly when a batch cannot be staged, instead of losing it', async () => {
     const session = await newSession();
     const batch = [{ rowNumber: 2, cells: ['x@y.z', 'X', '1'] }];
-    await copyImportRows(database.db, session.id, batch);
-    await expect(copyImportRows(database.db, session.id, batch)).rejects.toThrow();
+    await copyImportRows(database.db, session, batch);
+    await expect(copyImportRows(database.db, session, batch)).rejects.toThrow();
+  });
+
+  it('stages nothing for a claim that is no longer current, and says so', async () => {
+    const session = await newSession();
+    const batch = [{ rowNumber: 2, cells: ['x@y.z', 'X', '1'] }];
+    // Another process took the work over (or the import was cancelled): the attempt moved on.
+    await database.db
+      .update(importSessions)
+      .set({ attempt: session.attempt + 1 })
+      .where(eq(importSessions.id, session.id));
+    await expect(copyImportRows(database.db, session, batch)).rejects.toBeInstanceOf(
+      StaleClaimError,
+    );
+    expect(await stagedRowNumbers(session.id)).toEqual([]);
+    await copyImportRows(database.db, { id: session.id, attempt: session.attempt + 1 }, batch);
+    expect(await stagedRowNumbers(session.id)).toEqual([2]);
   });
 });
+
+describe('failClaimedStep', () => {
+  it('fails the session and drops its rows while the claim is current, else changes nothing', async () => {
+    const session = await newSession();
+    await copyImportRows(database.db, session, [{ rowNumber: 2, cells: ['a@b.c', 'A', '1'] }]);
+    const failure = { code: 'INTERNAL_ERROR', message: 'broken' };
+
+    // A stale process (its attempt was taken over) must leave the new owner's rows alone.
+    expect(
+      await failClaimedStep(database.db, { id: session.id, attempt: session.attempt - 1 }, failure),
+    ).toBe(false);
+    expect(await stagedRowNumbers(session.id)).toEqual([2]);
+    const [untouched] = await database.db
+      .select()
+      .from(importSessions)
+      .where(eq(importSessions.id, session.id));
+    expect(untouched?.stage).toBe('UPLOAD');
+
+    expect(await failClaimedStep(database.db, session, failure)).toBe(true);
+    expect(await stagedRowNumbers(session.id)).toEqual([]);
+    const [failed] = await database.db
+      .select()
+      .from(importSessions)
+      .where(eq(importSessions.id, session.id));
+    expect(failed).toMatchObject({ stage: 'FAILED', busy: false, failure });
+  });
+});
+
+async function stagedRowNumbers(sessionId: string): Promise<number[]> {
+  const rows = await database.db
+    .select({ rowNumber: importRows.rowNumber })
+    .from(importRows)
+    .where(eq(importRows.sessionId, sessionId));
+  return rows.map((row) => row.rowNumber).sort((a, b) => a - b);
+}

@@ -33,7 +33,7 @@ async function errorCodes(rows: (string | null)[][], companyId?: string) {
   });
   await copyImportRows(
     database.db,
-    session.id,
+    session,
     rows.map((cells, index) => ({ rowNumber: index + 2, cells })),
   );
   const counts = await validateRows(database.db, { id: session.id, companyId: company, columns });

@@ -71,7 +71,7 @@ export async function readUpload(
           columns = matchColumns(event.headers, options.fields);
         } else {
           rowCount += event.rows.length;
-          await copyImportRows(db, session.id, event.rows);
+          await copyImportRows(db, session, event.rows);
         }
       },
       options.signal,

@@ -6,6 +6,7 @@ import { type ImportProgress, importRows, importSessions } from '../../drizzle/t
 import type { Config } from '../config.js';
 import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups } from '../import/assign-groups.js';
+import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
@@ -286,7 +287,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           break;
       }
     } catch (error) {
-      if (error instanceof LostClaimError) {
+      if (error instanceof LostClaimError || error instanceof StaleClaimError) {
         // On shutdown, hand the session back at once instead of after the lease runs out.
         if (stopped) {
           await db
@@ -302,16 +303,12 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
         return;
       }
       logger.error('import step failed', { sessionId: session.id, error: String(error) });
-      await db.delete(importRows).where(eq(importRows.sessionId, session.id));
-      await updateClaimed(session, {
-        ...released,
-        stage: 'FAILED',
-        failure: {
-          code: 'INTERNAL_ERROR',
-          message:
-            'Muster could not process this import because of an internal error. Start it again; if it fails again, contact your operator.',
-        },
+      const failed = await failClaimedStep(db, session, {
+        code: 'INTERNAL_ERROR',
+        message:
+          'Muster could not process this import because of an internal error. Start it again; if it fails again, contact your operator.',
       });
+      if (failed) events.publishSessionUpdated(session.id);
     } finally {
       clearInterval(renewal);
       current = null;
