@@ -40,7 +40,7 @@ export function createMusterClient(options: MusterClientOptions): Client {
   return new Client({
     url: options.url,
     exchanges,
-    fetch: options.fetch,
+    fetch: endingQuietlyOnAbort(options.fetch ?? globalThis.fetch),
     // fetchExchange runs subscriptions itself as SSE requests; with graphql-ws they pass it by.
     fetchSubscriptions: transport === 'sse',
     // POST always: GET requests need a CSRF-prevention header and leak into logs.
@@ -53,6 +53,41 @@ export function createMusterClient(options: MusterClientOptions): Client {
       },
     }),
   });
+}
+
+/**
+ * urql ends an SSE subscription by aborting its request while its own iterator may still be
+ * reading the body; the read then rejects with AbortError and urql (wonka's `return()`, not
+ * awaited) leaves that rejection unhandled, which crashes strict Node processes and test
+ * runners. Event streams are therefore handed to urql through a stream that simply ends when
+ * the request was aborted; any other failure still errors.
+ */
+function endingQuietlyOnAbort(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, init);
+    const signal = init?.signal;
+    const isEventStream = response.headers.get('content-type')?.includes('text/event-stream');
+    if (!signal || !response.body || !isEventStream) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const chunk = await reader.read();
+          if (chunk.done) controller.close();
+          else controller.enqueue(chunk.value);
+        } catch (error) {
+          if (signal.aborted) controller.close();
+          else controller.error(error);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    });
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
 }
 
 function webSocketExchange(options: MusterClientOptions): Exchange {

@@ -308,3 +308,26 @@ describe('importUsers', () => {
     expect(unreachable.message).toContain('ECONNREFUSED');
   });
 });
+
+describe('an SSE subscription', () => {
+  it('can be left while its stream is open, many times, without an unhandled rejection', async () => {
+    const company = await companyWithSalesRule(t, url);
+    const { client } = clientFor(company.token);
+    const file = await workbook(CLIENT_TEST_FILE);
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      // importUsers leaves the subscription (urql aborts its open request) at each stop.
+      for (const stopAt of ['validation', 'review', 'group-assignment', 'review'] as const) {
+        const session = await importUsers(client, file, { stopAt, onRowErrors: 'skip' });
+        expect(session.busy).toBe(false);
+      }
+      // Give the aborted reads time to settle.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+    expect(unhandled).toEqual([]);
+  });
+});
