@@ -1,9 +1,10 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
 import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
+import { validRowRanges } from '../server/import/row-ranges.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -59,6 +60,28 @@ describe('copyImportRows', () => {
     expect(await stagedRowNumbers(session.id)).toEqual([]);
     await copyImportRows(database.db, { id: session.id, attempt: session.attempt + 1 }, batch);
     expect(await stagedRowNumbers(session.id)).toEqual([2]);
+  });
+});
+
+describe('validRowRanges', () => {
+  it('cuts the valid staged rows into consecutive ranges of a size, skipping invalid ones', async () => {
+    const session = await newSession();
+    const rowNumbers = [2, 3, 5, 6, 7, 10, 11, 12];
+    await copyImportRows(
+      database.db,
+      session,
+      rowNumbers.map((rowNumber) => ({ rowNumber, cells: ['a@b.c', 'A', String(rowNumber)] })),
+    );
+    await database.db
+      .update(importRows)
+      .set({ errors: [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }] })
+      .where(and(eq(importRows.sessionId, session.id), eq(importRows.rowNumber, 6)));
+    expect(await validRowRanges(database.db, session.id, 3)).toEqual([
+      { range: { from: 2, to: 5 }, rows: 3 },
+      { range: { from: 7, to: 11 }, rows: 3 },
+      { range: { from: 12, to: 12 }, rows: 1 },
+    ]);
+    expect(await validRowRanges(database.db, (await newSession()).id, 3)).toEqual([]);
   });
 });
 

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
+import { inRangeSql, type RowRange } from './row-ranges.js';
 
 /** A rule's test of a value, ignoring case, as `ruleMatches` in TypeScript. */
 const RULE_MATCHES = sql`case dr.operator
@@ -35,11 +36,13 @@ function fieldValueSql(columns: ImportColumn[]): SQL {
 /**
  * Stage 5: the company's rules, in order, first match wins, give each valid row a group, in one
  * statement. New users get the rule's group; existing users keep theirs unless they have none.
- * Recomputed whenever rules change while the session is at this stage.
+ * Recomputed whenever rules change while the session is at this stage. `range` limits it to
+ * some rows; without it, all of them.
  */
 export async function assignGroups(
   db: Database,
   session: { id: string; companyId: string; columns: ImportColumn[] },
+  range?: RowRange,
 ): Promise<void> {
   await db.execute(sql`
     update import_rows target
@@ -59,7 +62,8 @@ export async function assignGroups(
         order by dr.position
         limit 1
       ) first_match on true
-      where r.session_id = ${session.id} and r.errors is null
+      where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
     ) assigned
-    where target.session_id = ${session.id} and target.row_number = assigned.row_number`);
+    where target.session_id = ${session.id} and target.row_number = assigned.row_number
+      ${inRangeSql(sql`target.row_number`, range)}`);
 }

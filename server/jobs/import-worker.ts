@@ -12,6 +12,7 @@ import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.j
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { labelRowActions } from '../import/review.js';
+import { type RowRange, validRowRanges } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
 import { validateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
@@ -41,6 +42,9 @@ export interface ImportWorker {
  * paces its events at 200 ms; a second 200 ms throttle here would drop every other one.
  */
 const PROGRESS_INTERVAL_MS = 100;
+
+/** Rows per statement of a set-based step run range by range (review, groups). */
+const RANGE_ROWS = 10_000;
 
 /** Ends the current step: the lease was lost or the session was cancelled. */
 class LostClaimError extends Error {}
@@ -141,24 +145,43 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     });
   }
 
+  /**
+   * Runs a set-based step over the valid rows range by range (RANGE_ROWS each), reporting
+   * progress after each range, so that followers see it move (one statement over a million
+   * rows is silent for tens of seconds). Stops when the claim is lost.
+   */
+  async function byRowRanges(
+    session: ImportSession,
+    phase: ImportProgress['phase'],
+    work: (range: RowRange) => Promise<void>,
+  ): Promise<void> {
+    const total = session.validRowCount;
+    await updateClaimed(session, { progress: { phase, done: 0, total } });
+    let done = 0;
+    for (const { range, rows } of await validRowRanges(db, session.id, RANGE_ROWS)) {
+      await work(range);
+      done += rows;
+      if (!(await updateClaimed(session, { progress: { phase, done, total } }))) {
+        throw new LostClaimError();
+      }
+    }
+  }
+
   async function runReviewStep(session: ImportSession): Promise<void> {
-    await updateClaimed(session, {
-      progress: { phase: 'REVIEWING', done: 0, total: session.validRowCount },
-    });
     const usersVersion = await currentUsersVersion(db, session.companyId);
-    await labelRowActions(db, session);
+    await byRowRanges(session, 'REVIEWING', (range) => labelRowActions(db, session, range));
     await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash: null } });
   }
 
   async function runAssignStep(session: ImportSession): Promise<void> {
-    await updateClaimed(session, {
-      progress: { phase: 'ASSIGNING', done: 0, total: session.validRowCount },
-    });
     // Groups depend on the rows' links to existing users: relabel if the users moved on.
     const usersVersion = await currentUsersVersion(db, session.companyId);
-    if (session.previewBasis?.usersVersion !== usersVersion) await labelRowActions(db, session);
+    const relabel = session.previewBasis?.usersVersion !== usersVersion;
     const rulesHash = await currentRulesHash(db, session.companyId);
-    await assignGroups(db, session);
+    await byRowRanges(session, 'ASSIGNING', async (range) => {
+      if (relabel) await labelRowActions(db, session, range);
+      await assignGroups(db, session, range);
+    });
     await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash } });
   }
 
