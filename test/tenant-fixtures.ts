@@ -154,14 +154,10 @@ const CONTINUE = `mutation($id: ID!, $stage: ImportStage!) { continueImport(inpu
 const CONFIRM = `mutation($id: ID!, $add: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $add }) {
   __typename ... on Error { code message } } }`;
 
-const STAGE_ORDER = [
-  'UPLOAD',
-  'CUSTOM_FIELDS',
-  'VALIDATION',
-  'REVIEW',
-  'GROUP_ASSIGNMENT',
-  'COMPLETED',
-];
+/** The stages of an import that goes through, in order. */
+const STAGE_ORDER: string[] = tables.importStage.enumValues.filter(
+  (stage) => stage !== 'CANCELLED' && stage !== 'FAILED',
+);
 
 /**
  * Uploads a workbook and drives its session through the wizard until it rests at `stopAt`
