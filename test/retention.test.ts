@@ -1,7 +1,8 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importRows, importSessions, uploadFiles } from '../drizzle/tables.js';
+import { importRows, importSessions, rateLimits, uploadFiles } from '../drizzle/tables.js';
 import { purgeOldImports } from '../server/jobs/retention.js';
+import { purgeExpiredRateLimits } from '../server/rate-limit.js';
 import { createTestApp, type TestApp } from './app.js';
 
 let t: TestApp;
@@ -70,5 +71,22 @@ describe('retention', () => {
     expect(await state(oldIdle.id)).toEqual({ stage: 'CANCELLED', rows: 0, file: 0 });
     expect(await state(recentEnded.id)).toEqual({ stage: 'FAILED', rows: 1, file: 1 });
     expect(await state(recentIdle.id)).toEqual({ stage: 'VALIDATION', rows: 1, file: 1 });
+  });
+});
+
+describe('purgeExpiredRateLimits', () => {
+  it('deletes counters whose window ended over an hour ago, and keeps the others', async () => {
+    const now = Date.now();
+    await t.db.insert(rateLimits).values([
+      { key: `work:old-${now}`, points: 3, expire: new Date(now - 2 * 60 * 60 * 1000) },
+      { key: `work:recent-${now}`, points: 3, expire: new Date(now - 10 * 60 * 1000) },
+      { key: `work:live-${now}`, points: 1, expire: new Date(now + 30 * 1000) },
+    ]);
+    expect(await purgeExpiredRateLimits(t.db, new Date(now))).toBeGreaterThanOrEqual(1);
+    const keys = (await t.db.select({ key: rateLimits.key }).from(rateLimits)).map(
+      (row) => row.key,
+    );
+    expect(keys).not.toContain(`work:old-${now}`);
+    expect(keys).toEqual(expect.arrayContaining([`work:recent-${now}`, `work:live-${now}`]));
   });
 });
