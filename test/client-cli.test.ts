@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './app.js';
-import { CLIENT_TEST_FILE, companyWithSalesRule } from './client-fixtures.js';
+import {
+  CLIENT_TEST_FILE,
+  type CommandRun,
+  companyWithSalesRule,
+  runCommand,
+} from './client-fixtures.js';
 import { START_IMPORT, uploadFile } from './http.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -27,38 +31,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to its end, never throwing for a non-zero exit code. */
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string>; timeout?: number } = {},
-): Promise<Run> {
-  const env = { ...process.env };
-  delete env.MUSTER_URL;
-  delete env.MUSTER_TOKEN;
-  Object.assign(env, options.env);
-  return new Promise((done) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd ?? root, env, timeout: options.timeout ?? 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 /** `muster …` from the TypeScript sources, against the test server unless told otherwise. */
-function muster(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return run(tsx, ['client/cli.ts', ...args], { env: { MUSTER_URL: baseUrl, ...env } });
+function muster(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
+  return runCommand(tsx, ['client/cli.ts', ...args], {
+    cwd: root,
+    env: { MUSTER_URL: baseUrl, ...env },
+  });
 }
 
 async function writeWorkbook(name: string, rows: (string | null)[][]): Promise<string> {

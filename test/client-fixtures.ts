@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import {
   CreateDistributionRuleDocument,
   CreateTrainingGroupDocument,
@@ -44,4 +45,36 @@ export async function companyWithSalesRule(t: TestApp, graphqlUrl: string): Prom
     reference: 'R-OLD',
   });
   return company;
+}
+
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end, asynchronously (the test server shares this process), without
+ * the caller's MUSTER_URL and MUSTER_TOKEN; never throws for a non-zero exit code.
+ */
+export function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string>; timeout?: number },
+): Promise<CommandRun> {
+  const env = { ...process.env };
+  delete env.MUSTER_URL;
+  delete env.MUSTER_TOKEN;
+  Object.assign(env, options.env);
+  return new Promise((done) => {
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env, timeout: options.timeout ?? 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
 }

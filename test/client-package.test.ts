@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './app.js';
+import { runCommand } from './client-fixtures.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -22,28 +22,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs a command to its end (asynchronously: the test server shares this process). */
-function run(
+/** npm pack, install and the packed bin can take a while on a busy machine. */
+const run = (
   command: string,
   args: string[],
   options: { cwd: string; env?: Record<string, string> },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.MUSTER_URL;
-  delete env.MUSTER_TOKEN;
-  Object.assign(env, options.env);
-  return new Promise((done) => {
-    execFile(
-      command,
-      args,
-      { cwd: options.cwd, env, timeout: 120_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
+) => runCommand(command, args, { timeout: 120_000, ...options });
 
 describe('the packed @muster/client', () => {
   it('installs from its tarball into an empty project, imports users and runs its bin', async () => {

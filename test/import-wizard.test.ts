@@ -148,6 +148,16 @@ async function startAndValidate(company: TestCompany) {
   return { id, validated };
 }
 
+/** Uploads FILE and continues it as-is to GROUP_ASSIGNMENT, waiting there; returns its id. */
+async function importToGroupAssignment(company: TestCompany): Promise<string> {
+  const { id } = await startAndValidate(company);
+  for (const stage of ['VALIDATION', 'REVIEW']) {
+    await continueFrom(company, id, stage);
+    await waitUntilIdle(company, id);
+  }
+  return id;
+}
+
 /** GETs a signed link over real HTTP (no token) and opens the .xlsx. */
 async function downloadSheet(url: string): Promise<ExcelJS.Worksheet> {
   const link = new URL(url);
@@ -408,11 +418,7 @@ describe('the import wizard, end to end', () => {
       { created: 2, updated: 1, unchanged: 1, skipped: 5 },
       { created: 0, updated: 0, unchanged: 4, skipped: 5 },
     ]) {
-      const { id } = await startAndValidate(company);
-      await continueFrom(company, id, 'VALIDATION');
-      await waitUntilIdle(company, id);
-      await continueFrom(company, id, 'REVIEW');
-      await waitUntilIdle(company, id);
+      const id = await importToGroupAssignment(company);
       await continueFrom(company, id, 'GROUP_ASSIGNMENT');
       expect((await waitUntilIdle(company, id)).result).toEqual(expected);
     }
@@ -435,21 +441,13 @@ describe('the import wizard, end to end', () => {
         ]),
       );
     };
-    const toGroupAssignment = async () => {
-      const { id } = await startAndValidate(company);
-      await continueFrom(company, id, 'VALIDATION');
-      await waitUntilIdle(company, id);
-      await continueFrom(company, id, 'REVIEW');
-      await waitUntilIdle(company, id);
-      return id;
-    };
 
-    const first = await toGroupAssignment();
+    const first = await importToGroupAssignment(company);
     const previewed = await actions(first);
     expect(previewed).toMatchObject({ 2: 'CREATE Sales', 3: 'UPDATE -', 10: 'CREATE Sales' });
 
     // A second import of the same file commits first: rows 2, 3 and 10 are now users as is.
-    const second = await toGroupAssignment();
+    const second = await importToGroupAssignment(company);
     await continueFrom(company, second, 'GROUP_ASSIGNMENT');
     expect((await waitUntilIdle(company, second)).result).toEqual({
       created: 2,

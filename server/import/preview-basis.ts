@@ -45,9 +45,6 @@ export async function previewHolds(
   basis: PreviewBasis | null,
 ): Promise<boolean> {
   if (!basis || basis.rulesHash === null) return false;
-  const [usersVersion, rulesHash] = [
-    await currentUsersVersion(db, companyId),
-    await currentRulesHash(db, companyId),
-  ];
-  return basis.usersVersion === usersVersion && basis.rulesHash === rulesHash;
+  if (basis.usersVersion !== (await currentUsersVersion(db, companyId))) return false;
+  return basis.rulesHash === (await currentRulesHash(db, companyId));
 }
