@@ -114,7 +114,7 @@ const END_OF_CENTRAL_DIRECTORY = Buffer.concat([
 /** `styles: 'cache'` makes exceljs apply number formats, which is how it recognises dates. */
 const READER_OPTIONS = {
   sharedStrings: 'cache',
-  hyperlinks: 'cache',
+  hyperlinks: 'ignore',
   styles: 'cache',
   worksheets: 'emit',
   entries: 'emit',
@@ -128,10 +128,17 @@ const TICK = Symbol('tick');
 
 /** Fields of exceljs's streaming WorkbookReader that its type declarations leave out. */
 interface WorkbookReaderInternals {
-  sharedStrings?: unknown[];
   model?: { sheets?: { name: string; state?: string; rId: string }[] };
   workbookRels?: { Id: string; Target: string }[];
   properties?: { model?: { date1904?: boolean } };
+}
+
+/**
+ * exceljs's streaming WorksheetReader: `parse()` yields the events of each chunk of the sheet's
+ * XML as an array (its row iterator is built on it); the declarations only type the iterator.
+ */
+interface WorksheetReaderInternals {
+  parse(): AsyncIterable<{ eventType: string; value: ExcelJS.Row }[]>;
 }
 
 interface WorksheetPart {
@@ -368,10 +375,9 @@ async function* readDataSheet(
       // exceljs emits the worksheets in the order of the rebuilt zip, which is tab order.
       const sheet = sheets.visible[sheetIndex++];
       if (!sheet) throw new Error('exceljs emitted more worksheets than the zip holds');
-      if (sheetIndex === 1) guardSharedStrings(reader);
       const date1904 = (reader as unknown as WorkbookReaderInternals).properties?.model?.date1904;
       const skipped = yield* readSheet(
-        worksheet,
+        worksheet as unknown as WorksheetReaderInternals,
         sheet.sheetName,
         { ...limits, date1904: date1904 === true },
         clock,
@@ -387,35 +393,12 @@ async function* readDataSheet(
 }
 
 /**
- * exceljs reads a cell that points past the end of the shared strings table as blank; such
- * a cell means a damaged file, so make the lookup throw. The worksheet reader takes the
- * table from the workbook reader when it starts a sheet, after this has run.
- */
-function guardSharedStrings(reader: ExcelJS.stream.xlsx.WorkbookReader): void {
-  const internals = reader as unknown as WorkbookReaderInternals;
-  if (!internals.sharedStrings) return;
-  internals.sharedStrings = new Proxy(internals.sharedStrings, {
-    get(strings, property, receiver) {
-      const value = Reflect.get(strings, property, receiver);
-      if (
-        value === undefined &&
-        typeof property === 'string' &&
-        /^(\d+|-\d+|NaN)$/.test(property)
-      ) {
-        throw new Error(`a cell refers to shared string ${property}, which does not exist`);
-      }
-      return value;
-    },
-  });
-}
-
-/**
  * Reads one sheet. If its first non-empty row holds the required headers, emits the header
  * and the rows and returns nothing; otherwise reads the sheet to its end (leaving a sheet
  * half-read would make exceljs buffer the rest of it in memory) and says what was missing.
  */
 async function* readSheet(
-  worksheet: AsyncIterable<ExcelJS.Row>,
+  worksheet: WorksheetReaderInternals,
   sheetName: string,
   options: ReadLimits & { date1904: boolean },
   clock: ReadClock,
@@ -426,42 +409,50 @@ async function* readSheet(
   let previousRowNumber = 0;
   let rowCount = 0;
   let batch: { rowNumber: number; cells: (string | null)[] }[] = [];
-  for await (const row of clock.withTicks(worksheet)) {
+  // parse() hands over the rows of each chunk of XML at once (exceljs's row iterator awaits
+  // every row): a row then costs no promise, and the clock races one wait per chunk.
+  for await (const events of clock.withTicks(worksheet.parse())) {
     clock.check();
     if (clock.progressDue()) {
       yield { type: 'progress', phase: 'READING', done: rowCount, total: null };
     }
-    if (row === TICK || skipped) continue;
-    // Row numbers identify staged rows downstream, so they must be unique: a sound file
-    // lists its rows in ascending order.
-    if (!Number.isSafeInteger(row.number) || row.number <= previousRowNumber) {
-      throw new Error(
-        `sheet "${sheetName}" has a row numbered ${row.number} after row ${previousRowNumber}`,
-      );
-    }
-    previousRowNumber = row.number;
-    if (!headers) {
-      const texts = readCells(row, row.cellCount, options.date1904);
-      if (texts.every((text) => text === null)) continue;
-      const missingHeaders = findMissingHeaders(texts, options.requiredHeaders);
-      if (missingHeaders.length > 0) {
-        skipped = { sheetName, headerRowNumber: row.number, missingHeaders };
+    if (events === TICK || skipped) continue;
+    for (const { eventType, value: row } of events) {
+      if (eventType !== 'row') continue;
+      if (clock.progressDue()) {
+        yield { type: 'progress', phase: 'READING', done: rowCount, total: null };
+      }
+      // Row numbers identify staged rows downstream, so they must be unique: a sound file
+      // lists its rows in ascending order.
+      if (!Number.isSafeInteger(row.number) || row.number <= previousRowNumber) {
+        throw new Error(
+          `sheet "${sheetName}" has a row numbered ${row.number} after row ${previousRowNumber}`,
+        );
+      }
+      previousRowNumber = row.number;
+      if (!headers) {
+        const texts = readCells(row, row.cellCount, options.date1904);
+        if (texts.every((text) => text === null)) continue;
+        const missingHeaders = findMissingHeaders(texts, options.requiredHeaders);
+        if (missingHeaders.length > 0) {
+          skipped = { sheetName, headerRowNumber: row.number, missingHeaders };
+          break;
+        }
+        headers = checkHeaders(texts, sheetName, options.maxColumns);
+        yield { type: 'header', sheetName, headerRowNumber: row.number, headers };
         continue;
       }
-      headers = checkHeaders(texts, sheetName, options.maxColumns);
-      yield { type: 'header', sheetName, headerRowNumber: row.number, headers };
-      continue;
-    }
-    const cells = readCells(row, headers.length, options.date1904);
-    // Cells under a blank header are ignored (see ReadEvent).
-    for (const [index, header] of headers.entries()) if (header === '') cells[index] = null;
-    if (cells.every((cell) => cell === null)) continue;
-    rowCount += 1;
-    if (rowCount > options.maxRows) throw tooManyRows(options.maxRows);
-    batch.push({ rowNumber: row.number, cells });
-    if (batch.length >= batchSize) {
-      yield { type: 'rows', rows: batch };
-      batch = [];
+      const cells = readCells(row, headers.length, options.date1904);
+      // Cells under a blank header are ignored (see ReadEvent).
+      for (const [index, header] of headers.entries()) if (header === '') cells[index] = null;
+      if (cells.every((cell) => cell === null)) continue;
+      rowCount += 1;
+      if (rowCount > options.maxRows) throw tooManyRows(options.maxRows);
+      batch.push({ rowNumber: row.number, cells });
+      if (batch.length >= batchSize) {
+        yield { type: 'rows', rows: batch };
+        batch = [];
+      }
     }
   }
   if (!headers) {
