@@ -132,7 +132,7 @@ const FILE: (string | null)[][] = [
   ['ann+tag@support.example.co.uk', 'Ann', 'R10', 'sales'], // 10 CREATE: both rules match
 ];
 
-async function startAndValidate(company: TestCompany) {
+async function startAndValidate(company: TestCompany, file = FILE) {
   const { body } = await uploadFile(
     baseUrl,
     company.token,
@@ -140,7 +140,7 @@ async function startAndValidate(company: TestCompany) {
     { input: { file: null } },
     {
       name: 'users.xlsx',
-      content: await workbookBytes(FILE),
+      content: await workbookBytes(file),
     },
   );
   const id = body.data.startImport.id as string;
@@ -156,6 +156,22 @@ async function importToGroupAssignment(company: TestCompany): Promise<string> {
     await waitUntilIdle(company, id);
   }
   return id;
+}
+
+/** Each staged row's action and group, by row number: "CREATE Sales", "UPDATE -". */
+async function previewOf(company: TestCompany, id: string): Promise<Record<string, string>> {
+  const result = await t.request(
+    company.token,
+    `query($id: ID!) { importSession(id: $id) { rows(first: 20) { edges { node {
+      rowNumber action trainingGroup { name } } } } } }`,
+    { id },
+  );
+  return Object.fromEntries(
+    result.data?.importSession.rows.edges.map(({ node }: any) => [
+      node.rowNumber,
+      `${node.action} ${node.trainingGroup?.name ?? '-'}`,
+    ]),
+  );
 }
 
 /** GETs a signed link over real HTTP (no token) and opens the .xlsx. */
@@ -427,20 +443,7 @@ describe('the import wizard, end to end', () => {
 
   it('recomputes a preview at the commit when another import changed the users meanwhile', async () => {
     const { company } = await companyWithSettings();
-    const actions = async (id: string) => {
-      const result = await t.request(
-        company.token,
-        `query($id: ID!) { importSession(id: $id) { rows(first: 20) { edges { node {
-          rowNumber action trainingGroup { name } } } } } }`,
-        { id },
-      );
-      return Object.fromEntries(
-        result.data?.importSession.rows.edges.map(({ node }: any) => [
-          node.rowNumber,
-          `${node.action} ${node.trainingGroup?.name ?? '-'}`,
-        ]),
-      );
-    };
+    const actions = (id: string) => previewOf(company, id);
 
     const first = await importToGroupAssignment(company);
     const previewed = await actions(first);
@@ -470,6 +473,91 @@ describe('the import wizard, end to end', () => {
       8: 'UNCHANGED Support',
       10: 'UNCHANGED Sales',
     });
+  });
+
+  it('relabels at the review what validation previewed when the users changed since', async () => {
+    const { company } = await companyWithSettings();
+    const { id: first } = await startAndValidate(company);
+    // Validation previews the actions along with the errors.
+    expect(await previewOf(company, first)).toMatchObject({
+      2: 'CREATE Sales',
+      3: 'UPDATE -',
+      4: 'SKIP -',
+    });
+
+    const second = await importToGroupAssignment(company);
+    await continueFrom(company, second, 'GROUP_ASSIGNMENT');
+    expect((await waitUntilIdle(company, second)).stage).toBe('COMPLETED');
+
+    await continueFrom(company, first, 'VALIDATION');
+    expect(await waitUntilIdle(company, first)).toMatchObject({ stage: 'REVIEW' });
+    expect(await previewOf(company, first)).toMatchObject({
+      2: 'UNCHANGED Sales',
+      3: 'UNCHANGED -',
+      4: 'SKIP -',
+      8: 'UNCHANGED Support',
+      10: 'UNCHANGED Sales',
+    });
+  });
+
+  it('regroups at the group preview what validation previewed when the rules changed since', async () => {
+    const { company, rules } = await companyWithSettings();
+    const { id } = await startAndValidate(company);
+    expect(await previewOf(company, id)).toMatchObject({ 10: 'CREATE Sales' });
+    await continueFrom(company, id, 'VALIDATION');
+    await waitUntilIdle(company, id);
+
+    // Not at GROUP_ASSIGNMENT yet, so nothing is recomputed now, but the next step sees it.
+    await mutate(
+      company,
+      'mutation($ids: [ID!]!) { reorderDistributionRules(input: { ruleIds: $ids }) { ... on DistributionRuleList { rules { id } } } }',
+      { ids: [rules.bySupportEmail, rules.bySalesDepartment] },
+    );
+    expect(await previewOf(company, id)).toMatchObject({ 10: 'CREATE Sales' });
+    await continueFrom(company, id, 'REVIEW');
+    await waitUntilIdle(company, id);
+    expect(await previewOf(company, id)).toMatchObject({
+      2: 'CREATE Sales',
+      3: 'UPDATE -',
+      10: 'CREATE Support',
+    });
+  });
+
+  it('commits only what changes, and gives a group to an unchanged user who had none', async () => {
+    const { company } = await companyWithSettings();
+    await t.db.insert(users).values({
+      companyId: company.companyId,
+      email: 'solo@support.example.com',
+      userName: 'Solo',
+      reference: 'R-SOLO',
+    });
+    const { id } = await startAndValidate(company, [
+      ['Email', 'userName', 'reference'],
+      ['solo@support.example.com', 'Solo', 'R-SOLO'], // same values, no group yet
+      ['keep@example.com', 'Keep', 'R-KEEP'], // same values, has a group
+      ['new2@example.com', 'New Two', 'R2'],
+    ]);
+    for (const stage of ['REVIEW', 'GROUP_ASSIGNMENT']) {
+      await continueFrom(company, id, stage);
+      await waitUntilIdle(company, id);
+    }
+    expect(await previewOf(company, id)).toEqual({
+      2: 'UNCHANGED Support',
+      3: 'UNCHANGED Support',
+      4: 'CREATE -',
+    });
+    await continueFrom(company, id, 'GROUP_ASSIGNMENT');
+    expect((await waitUntilIdle(company, id)).result).toEqual({
+      created: 1,
+      updated: 1,
+      unchanged: 1,
+      skipped: 0,
+    });
+    const solo = await t.db.query.users.findFirst({
+      where: { email: 'solo@support.example.com' },
+      with: { trainingGroup: true },
+    });
+    expect(solo?.trainingGroup?.name).toBe('Support');
   });
 
   it('cancels at every stage before the commit, leaving the users as they were', async () => {

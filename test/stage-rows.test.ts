@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../drizzle/client.js';
 import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
-import { validRowRanges } from '../server/import/row-ranges.js';
+import { rowRanges } from '../server/import/row-ranges.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -63,8 +63,8 @@ describe('copyImportRows', () => {
   });
 });
 
-describe('validRowRanges', () => {
-  it('cuts the valid staged rows into consecutive ranges of a size, skipping invalid ones', async () => {
+describe('rowRanges', () => {
+  it('cuts the staged rows into consecutive ranges of a size, valid ones only or all', async () => {
     const session = await newSession();
     const rowNumbers = [2, 3, 5, 6, 7, 10, 11, 12];
     await copyImportRows(
@@ -76,12 +76,18 @@ describe('validRowRanges', () => {
       .update(importRows)
       .set({ errors: [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }] })
       .where(and(eq(importRows.sessionId, session.id), eq(importRows.rowNumber, 6)));
-    expect(await validRowRanges(database.db, session.id, 3)).toEqual([
+    expect(await rowRanges(database.db, session.id, 3, { validOnly: true })).toEqual([
       { range: { from: 2, to: 5 }, rows: 3 },
       { range: { from: 7, to: 11 }, rows: 3 },
       { range: { from: 12, to: 12 }, rows: 1 },
     ]);
-    expect(await validRowRanges(database.db, (await newSession()).id, 3)).toEqual([]);
+    expect(await rowRanges(database.db, session.id, 3, { validOnly: false })).toEqual([
+      { range: { from: 2, to: 5 }, rows: 3 },
+      { range: { from: 6, to: 10 }, rows: 3 },
+      { range: { from: 11, to: 12 }, rows: 2 },
+    ]);
+    const empty = (await newSession()).id;
+    expect(await rowRanges(database.db, empty, 3, { validOnly: true })).toEqual([]);
   });
 });
 

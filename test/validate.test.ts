@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
 import { type ImportColumn, importRows, users } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
+import { validateRows } from '../server/import/preview.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
-import { validateRows } from '../server/import/validate.js';
 import { createTestDatabase } from './database.js';
 
 let database: DatabaseHandle;
@@ -58,6 +58,9 @@ describe('validateRows', () => {
       'UPPER@EXAMPLE.COM',
       '1234@example.io',
       'a@b.co',
+      `${'a'.repeat(64)}@example.com`,
+      `ann@${'b'.repeat(63)}.${'c'.repeat(63)}.com`,
+      'ann@x-1.example.com',
     ];
     const invalid = [
       'plainaddress',
@@ -71,6 +74,10 @@ describe('validateRows', () => {
       'ann@-example.com',
       'ann@example.com.',
       `${'a'.repeat(65)}@example.com`,
+      `ann@${'b'.repeat(64)}.com`,
+      `ann@example.${'c'.repeat(64)}`,
+      'ann@example-.com',
+      'ann@example.-com',
     ];
     const { codes } = await errorCodes(
       [...valid, ...invalid].map((email, index) => [email, 'Name', `R${index}`]),

@@ -1,69 +1,106 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { asc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import type { ImportColumn } from '../../drizzle/tables.js';
+import { distributionRules, type ImportColumn } from '../../drizzle/tables.js';
+import type { DistributionRule } from '../settings/distribution-rules.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
 import { inRangeSql, type RowRange } from './row-ranges.js';
 
-/** A rule's test of a value, ignoring case, as `ruleMatches` in TypeScript. */
-const RULE_MATCHES = sql`case dr.operator
-  when 'EQUALS' then lower(field_value) = lower(dr.value)
-  when 'NOT_EQUALS' then lower(coalesce(field_value, '')) <> lower(dr.value)
-  when 'CONTAINS' then strpos(lower(field_value), lower(dr.value)) > 0
-  when 'STARTS_WITH' then left(lower(field_value), length(dr.value)) = lower(dr.value)
-  when 'ENDS_WITH' then right(lower(field_value), length(dr.value)) = lower(dr.value)
-end`;
-
-/** The value a rule tests: the file's cell, or the existing user's stored value when blank. */
-function fieldValueSql(columns: ImportColumn[]): SQL {
+/**
+ * The value a rule tests, for a staged row `r` and the existing user `u` it updates (null for a
+ * new user): the file's cell, or the user's stored value when the cell is blank.
+ */
+function fieldValueSql(columns: ImportColumn[], fieldKey: string): SQL {
   const stored: Record<string, SQL> = {
     email: sql`u.email`,
     userName: sql`u.user_name`,
     reference: sql`u.reference`,
   };
-  const branches = [
-    ...['email', 'userName', 'reference'].map(
-      (key) =>
-        sql`when ${key}::text then coalesce(${cellSql(columnOf(columns, key))}, ${stored[key]})`,
-    ),
-    ...customColumns(columns).map(
-      (column) =>
-        sql`when ${column.fieldKey}::text then coalesce(${cellSql(column)}, u.custom_values ->> ${column.fieldKey}::text)`,
-    ),
-  ];
-  return sql`case dr.field_key ${sql.join(branches, sql` `)} else u.custom_values ->> dr.field_key end`;
+  const builtIn = stored[fieldKey];
+  if (builtIn) return sql`coalesce(${cellSql(columnOf(columns, fieldKey))}, ${builtIn})`;
+  const column = customColumns(columns).find((candidate) => candidate.fieldKey === fieldKey);
+  const storedCustom = sql`(u.custom_values ->> ${fieldKey}::text)`;
+  return column ? sql`coalesce(${cellSql(column)}, ${storedCustom})` : storedCustom;
+}
+
+/** A rule's test of a value, ignoring case, as `ruleMatches` in TypeScript. */
+function ruleMatchesSql(rule: DistributionRule, value: SQL): SQL {
+  const wanted = sql`lower(${rule.value}::text)`;
+  switch (rule.operator) {
+    case 'EQUALS':
+      return sql`lower(${value}) = ${wanted}`;
+    case 'NOT_EQUALS':
+      return sql`lower(coalesce(${value}, '')) <> ${wanted}`;
+    case 'CONTAINS':
+      return sql`strpos(lower(${value}), ${wanted}) > 0`;
+    case 'STARTS_WITH':
+      return sql`left(lower(${value}), ${rule.value.length}::int) = ${wanted}`;
+    case 'ENDS_WITH':
+      return sql`right(lower(${value}), ${rule.value.length}::int) = ${wanted}`;
+  }
+}
+
+export interface GroupSql {
+  /** The first matching rule's id, or null. */
+  ruleId: SQL;
+  /** The group the row gets: an existing user keeps theirs, else the first match's. */
+  groupId: SQL;
 }
 
 /**
- * Stage 5: the company's rules, in order, first match wins, give each valid row a group, in one
- * statement. New users get the rule's group; existing users keep theirs unless they have none.
- * Recomputed whenever rules change while the session is at this stage. `range` limits it to
- * some rows; without it, all of them.
+ * The company's rules, in order, first match wins, as two CASE expressions over a staged row
+ * `r` and its existing user `u`: written out from the rules as they are now, so a row costs a
+ * few comparisons and no lookup. (The caller reads the rules' hash before this, so a rule
+ * changed meanwhile makes the preview look stale, never fresh.)
+ */
+export async function groupSql(
+  db: Database,
+  session: { companyId: string; columns: ImportColumn[] },
+): Promise<GroupSql> {
+  const rules = await db
+    .select()
+    .from(distributionRules)
+    .where(eq(distributionRules.companyId, session.companyId))
+    .orderBy(asc(distributionRules.position));
+  if (rules.length === 0) {
+    return { ruleId: sql`null::uuid`, groupId: sql`u.training_group_id` };
+  }
+  const tests = rules.map((rule) =>
+    ruleMatchesSql(rule, fieldValueSql(session.columns, rule.fieldKey)),
+  );
+  const caseOf = (pick: (rule: DistributionRule) => string) =>
+    sql`case ${sql.join(
+      rules.map((rule, index) => sql`when ${tests[index]} then ${pick(rule)}::uuid`),
+      sql` `,
+    )} end`;
+  return {
+    ruleId: caseOf((rule) => rule.id),
+    groupId: sql`coalesce(u.training_group_id, ${caseOf((rule) => rule.trainingGroupId)})`,
+  };
+}
+
+/**
+ * Stage 5 again, when only the rules changed: gives each valid row the group of the first rule
+ * that matches it (see groupSql), leaving its action and user as they are. `range` limits it
+ * to some rows; without it, all of them. Writes only the rows whose group changes.
  */
 export async function assignGroups(
   db: Database,
   session: { id: string; companyId: string; columns: ImportColumn[] },
   range?: RowRange,
 ): Promise<void> {
+  const groups = await groupSql(db, session);
   await db.execute(sql`
     update import_rows target
     set matched_rule_id = assigned.rule_id,
         training_group_id = assigned.group_id
     from (
-      select r.row_number,
-        first_match.rule_id,
-        coalesce(u.training_group_id, first_match.group_id) as group_id
+      select r.row_number, ${groups.ruleId} as rule_id, ${groups.groupId} as group_id
       from import_rows r
       left join users u on u.id = r.user_id
-      left join lateral (
-        select dr.id as rule_id, dr.training_group_id as group_id
-        from distribution_rules dr
-        cross join lateral (select ${fieldValueSql(session.columns)} as field_value) tested
-        where dr.company_id = ${session.companyId} and ${sql`(${RULE_MATCHES.getSQL()})`.getSQL()}
-        order by dr.position
-        limit 1
-      ) first_match on true
       where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
     ) assigned
     where target.session_id = ${session.id} and target.row_number = assigned.row_number
-      ${inRangeSql(sql`target.row_number`, range)}`);
+      ${inRangeSql(sql`target.row_number`, range)}
+      and (target.matched_rule_id is distinct from assigned.rule_id
+        or target.training_group_id is distinct from assigned.group_id)`);
 }

@@ -6,10 +6,9 @@ import {
   importSessions,
   type PreviewBasis,
 } from '../../drizzle/tables.js';
-import { assignGroups } from './assign-groups.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
+import { writePreview } from './preview.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
-import { labelRowActions } from './review.js';
 
 export interface CommitTarget {
   id: string;
@@ -17,7 +16,7 @@ export interface CommitTarget {
   columns: ImportColumn[];
   /** The claim's attempt: the commit happens only while it is still current. */
   attempt: number;
-  /** What the staged preview was computed from (set by the review and assign steps). */
+  /** What the staged preview was computed from (set by validation, review and groups). */
   previewBasis: PreviewBasis | null;
 }
 
@@ -51,8 +50,7 @@ export async function commitImport(
     if (!current) return null;
     // Under the lock no other commit of the company runs, so the check cannot go stale.
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
-      await labelRowActions(tx, target);
-      await assignGroups(tx, target);
+      await writePreview(tx, target, { validate: false });
     }
     const email = cellSql(columnOf(target.columns, 'email'));
     const userName = cellSql(columnOf(target.columns, 'userName'));
@@ -66,6 +64,12 @@ export async function commitImport(
           ${customValuesSql(target.columns)}, r.training_group_id
         from import_rows r
         where r.session_id = ${target.id} and r.errors is null
+          -- The preview is current (see above): an UNCHANGED row changes nothing, unless its
+          -- user has no group yet and a rule gives one. Skipping the rest spares a re-import
+          -- of an unchanged file its conflict checks.
+          and (r.action in ('CREATE', 'UPDATE')
+            or (r.training_group_id is not null
+              and exists (select 1 from users u where u.id = r.user_id and u.training_group_id is null)))
         on conflict (company_id, lower(email)) do update set
           user_name = excluded.user_name,
           reference = excluded.reference,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import {
   type ImportColumn,
@@ -79,5 +79,9 @@ export async function readUpload(
   } finally {
     await rm(path, { force: true });
   }
+  // Without statistics on the rows just staged (autovacuum gets to them later), the planner
+  // takes them for a handful and joins them by nested loops: the validation of 10,000 rows
+  // then took 4 s instead of 0.1 s. A sampled ANALYZE takes ~0.1 s.
+  await db.execute(sql`analyze import_rows`);
   return { columns, rowCount };
 }

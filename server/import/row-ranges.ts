@@ -8,14 +8,15 @@ export interface RowRange {
 }
 
 /**
- * The session's valid staged rows cut into consecutive ranges of `size` rows (the last one
- * shorter), with how many rows each holds: a set-based step runs range by range and reports
- * progress after each. One index-only scan.
+ * The session's staged rows (only the valid ones with `validOnly`) cut into consecutive ranges
+ * of `size` rows (the last one shorter), with how many rows each holds: a set-based step runs
+ * range by range and reports progress after each. One scan of the primary key.
  */
-export async function validRowRanges(
+export async function rowRanges(
   db: Database,
   sessionId: string,
   size: number,
+  { validOnly }: { validOnly: boolean },
 ): Promise<{ range: RowRange; rows: number }[]> {
   const ranges = await queryRows<{ from: number; to: number; rows: number }>(
     db,
@@ -23,7 +24,7 @@ export async function validRowRanges(
         from (
           select row_number, (row_number() over (order by row_number) - 1) / ${size}::int as bucket
           from import_rows
-          where session_id = ${sessionId} and errors is null
+          where session_id = ${sessionId} ${validOnly ? sql`and errors is null` : sql``}
         ) numbered
         group by bucket
         order by bucket`,

@@ -8,13 +8,13 @@ import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
+import { writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
-import { labelRowActions } from '../import/review.js';
-import { type RowRange, validRowRanges } from '../import/row-ranges.js';
+import { type RowRange, rowRanges } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
-import { validateRows } from '../import/validate.js';
+import { countRows, markDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
@@ -43,7 +43,7 @@ export interface ImportWorker {
  */
 const PROGRESS_INTERVAL_MS = 100;
 
-/** Rows per statement of a set-based step run range by range (review, groups). */
+/** Rows per statement of a set-based step run range by range (validation, review, groups). */
 const RANGE_ROWS = 10_000;
 
 /** Ends the current step: the lease was lost or the session was cancelled. */
@@ -120,69 +120,79 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     leaseExpiresAt: null,
   });
 
-  /** Stage 3: validation; a file without errors goes straight on to the review. */
+  /**
+   * Stage 3: validation, which also computes the rest of the preview (actions, users, groups)
+   * in the same pass, range by range. A file without errors goes straight on to the review.
+   */
   async function runValidateStep(session: ImportSession): Promise<void> {
+    // Read before computing: a change landing meanwhile makes the preview look stale.
+    const basis = {
+      usersVersion: await currentUsersVersion(db, session.companyId),
+      rulesHash: await currentRulesHash(db, session.companyId),
+    };
     await updateClaimed(session, {
       progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
     });
-    const counts = await validateRows(db, session);
-    if (counts.invalid > 0) {
-      await updateClaimed(session, {
-        ...released,
-        validRowCount: counts.valid,
-        invalidRowCount: counts.invalid,
-      });
-      return;
-    }
-    const usersVersion = await currentUsersVersion(db, session.companyId);
-    await labelRowActions(db, session);
+    await markDuplicateRows(db, session);
+    await byRowRanges(session, 'VALIDATING', { validOnly: false }, (range) =>
+      writePreview(db, session, { range, validate: true }),
+    );
+    const counts = await countRows(db, session.id);
     await updateClaimed(session, {
       ...released,
-      stage: 'REVIEW',
+      ...(counts.invalid === 0 ? { stage: 'REVIEW' as const } : {}),
       validRowCount: counts.valid,
-      invalidRowCount: 0,
-      previewBasis: { usersVersion, rulesHash: null },
+      invalidRowCount: counts.invalid,
+      previewBasis: basis,
     });
   }
 
   /**
-   * Runs a set-based step over the valid rows range by range (RANGE_ROWS each), reporting
-   * progress after each range, so that followers see it move (one statement over a million
-   * rows is silent for tens of seconds). Stops when the claim is lost.
+   * Runs a set-based step range by range (RANGE_ROWS each), reporting progress after each, so
+   * that followers see it move (one statement over a million rows is silent for tens of
+   * seconds). Stops when the claim is lost.
    */
   async function byRowRanges(
     session: ImportSession,
     phase: ImportProgress['phase'],
+    rows: { validOnly: boolean },
     work: (range: RowRange) => Promise<void>,
   ): Promise<void> {
-    const total = session.validRowCount;
-    await updateClaimed(session, { progress: { phase, done: 0, total } });
+    const ranges = await rowRanges(db, session.id, RANGE_ROWS, rows);
+    const total = ranges.reduce((sum, range) => sum + range.rows, 0);
     let done = 0;
-    for (const { range, rows } of await validRowRanges(db, session.id, RANGE_ROWS)) {
+    for (const { range, rows: inRange } of ranges) {
       await work(range);
-      done += rows;
+      done += inRange;
       if (!(await updateClaimed(session, { progress: { phase, done, total } }))) {
         throw new LostClaimError();
       }
     }
   }
 
-  async function runReviewStep(session: ImportSession): Promise<void> {
-    const usersVersion = await currentUsersVersion(db, session.companyId);
-    await byRowRanges(session, 'REVIEWING', (range) => labelRowActions(db, session, range));
-    await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash: null } });
-  }
-
-  async function runAssignStep(session: ImportSession): Promise<void> {
-    // Groups depend on the rows' links to existing users: relabel if the users moved on.
-    const usersVersion = await currentUsersVersion(db, session.companyId);
-    const relabel = session.previewBasis?.usersVersion !== usersVersion;
-    const rulesHash = await currentRulesHash(db, session.companyId);
-    await byRowRanges(session, 'ASSIGNING', async (range) => {
-      if (relabel) await labelRowActions(db, session, range);
-      await assignGroups(db, session, range);
-    });
-    await updateClaimed(session, { ...released, previewBasis: { usersVersion, rulesHash } });
+  /**
+   * Stages 4 and 5: validation computed the preview; these recompute what moved since. Users
+   * changed: actions, users and groups again; only the rules: the groups.
+   */
+  async function refreshPreview(
+    session: ImportSession,
+    phase: ImportProgress['phase'],
+  ): Promise<void> {
+    const basis = {
+      usersVersion: await currentUsersVersion(db, session.companyId),
+      rulesHash: await currentRulesHash(db, session.companyId),
+    };
+    const previous = session.previewBasis;
+    if (previous?.usersVersion !== basis.usersVersion) {
+      await byRowRanges(session, phase, { validOnly: true }, (range) =>
+        writePreview(db, session, { range, validate: false }),
+      );
+    } else if (previous.rulesHash !== basis.rulesHash) {
+      await byRowRanges(session, phase, { validOnly: true }, (range) =>
+        assignGroups(db, session, range),
+      );
+    }
+    await updateClaimed(session, { ...released, previewBasis: basis });
   }
 
   async function runCommitStep(session: ImportSession): Promise<void> {
@@ -300,10 +310,10 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           await runValidateStep(session);
           break;
         case 'REVIEW':
-          await runReviewStep(session);
+          await refreshPreview(session, 'REVIEWING');
           break;
         case 'ASSIGN':
-          await runAssignStep(session);
+          await refreshPreview(session, 'ASSIGNING');
           break;
         case 'COMMIT':
           await runCommitStep(session);

@@ -1,0 +1,81 @@
+import { type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../drizzle/client.js';
+import type { ImportColumn } from '../../drizzle/tables.js';
+import { groupSql } from './assign-groups.js';
+import { cellSql, columnOf } from './columns.js';
+import { actionSql } from './review.js';
+import { inRangeSql, type RowRange } from './row-ranges.js';
+import { countRows, emailKeySql, markDuplicateRows, rowErrorsSql } from './validate.js';
+
+export interface PreviewOptions {
+  /** Only these rows; without it, all of the session's. */
+  range?: RowRange;
+  /**
+   * Check the rows first (stage 3, after markDuplicateRows); otherwise their errors stay as
+   * validation left them and only actions, users and groups are recomputed.
+   */
+  validate: boolean;
+}
+
+/**
+ * Writes the preview of an import on its staged rows in one statement: each row's errors
+ * (validation), its action and the existing user it updates (review), and the group the rules
+ * give it (group assignment). A row with errors is SKIP, with no user and no group. Validation
+ * computes all of it in one pass, so that the review and the group preview that follow have
+ * nothing left to do unless the users or rules change meanwhile (see preview-basis.ts).
+ * Writes only the rows whose preview changes.
+ */
+export async function writePreview(
+  db: Database,
+  session: { id: string; companyId: string; columns: ImportColumn[] },
+  options: PreviewOptions,
+): Promise<void> {
+  const errors: SQL = options.validate ? rowErrorsSql(session) : sql`r.errors`;
+  const groups = await groupSql(db, session);
+  await db.execute(sql`
+    with checked as materialized (
+      -- Materialized: the errors are computed once per row, not once per use below.
+      select r.row_number, r.cells, r.errors as old_errors, r.action as old_action,
+        r.user_id as old_user_id, r.matched_rule_id as old_rule_id,
+        r.training_group_id as old_group_id,
+        ${errors} as errors
+      from import_rows r
+      where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, options.range)}
+    ),
+    previewed as materialized (
+      select r.*,
+        case when r.errors is null then ${actionSql(session.columns)} else 'SKIP' end as action,
+        u.id as user_id,
+        case when r.errors is null then ${groups.ruleId} end as rule_id,
+        case when r.errors is null then ${groups.groupId} end as group_id
+      from checked r
+      left join users u
+        on r.errors is null
+        and u.company_id = ${session.companyId}
+        and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
+    )
+    update import_rows target
+    set errors = p.errors, action = p.action, user_id = p.user_id,
+        matched_rule_id = p.rule_id, training_group_id = p.group_id
+    from previewed p
+    where target.session_id = ${session.id} and target.row_number = p.row_number
+      ${inRangeSql(sql`target.row_number`, options.range)}
+      and (p.old_errors is distinct from p.errors
+        or p.old_action is distinct from p.action
+        or p.old_user_id is distinct from p.user_id
+        or p.old_rule_id is distinct from p.rule_id
+        or p.old_group_id is distinct from p.group_id)`);
+}
+
+/**
+ * Stage 3 over the whole session at once: duplicates, then each row's checks and preview.
+ * Returns the counts. (The worker does the same range by range, to report progress.)
+ */
+export async function validateRows(
+  db: Database,
+  session: { id: string; companyId: string; columns: ImportColumn[] },
+): Promise<{ valid: number; invalid: number }> {
+  await markDuplicateRows(db, session);
+  await writePreview(db, session, { validate: true });
+  return countRows(db, session.id);
+}
