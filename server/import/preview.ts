@@ -49,10 +49,14 @@ export async function writePreview(
         case when r.errors is null then ${groups.ruleId} end as rule_id,
         case when r.errors is null then ${groups.groupId} end as group_id
       from checked r
-      left join users u
-        on r.errors is null
-        and u.company_id = ${session.companyId}
-        and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
+      -- A lookup per row by the unique index: a hash join would read all the company's users
+      -- for every range (a million users: 3 s a range of 10,000 rows).
+      left join lateral (
+        select * from users u
+        where r.errors is null
+          and u.company_id = ${session.companyId}
+          and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
+      ) u on true
     )
     update import_rows target
     set errors = p.errors, action = p.action, user_id = p.user_id,
