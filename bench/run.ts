@@ -264,6 +264,12 @@ async function main(): Promise<void> {
         (value) => value.toFixed(2),
       ),
       perRun('re-import (all unchanged) total', (result) => result.second.totalMs),
+      ...(['readMs', 'validationMs', 'commitMs'] as const).map((key) =>
+        perRun(
+          `  re-import ${stageNames.find(([name]) => name === key)?.[1] ?? key}`,
+          (result) => result.second.stages[key],
+        ),
+      ),
       perRun('idle RSS MB', (result) => result.idleRssMb, mb),
       perRun('peak RSS MB', (result) => result.peakRssMb, mb),
       perRun('peak RSS MB, re-import', (result) => result.secondPeakRssMb, mb),

@@ -96,8 +96,9 @@ export async function assignGroups(
     from (
       select r.row_number, ${groups.ruleId} as rule_id, ${groups.groupId} as group_id
       from import_rows r
-      -- By primary key, row by row: a hash join would read all the company's users per range.
-      left join lateral (select * from users u where u.id = r.user_id) u on true
+      -- By primary key, row by row: a hash join would read all the company's users per range
+      -- (LIMIT keeps the planner from making it one, see preview.ts).
+      left join lateral (select * from users u where u.id = r.user_id limit 1) u on true
       where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
     ) assigned
     where target.session_id = ${session.id} and target.row_number = assigned.row_number

@@ -50,12 +50,15 @@ export async function writePreview(
         case when r.errors is null then ${groups.groupId} end as group_id
       from checked r
       -- A lookup per row by the unique index: a hash join would read all the company's users
-      -- for every range (a million users: 3 s a range of 10,000 rows).
+      -- for every range (a million users: 3 s a range of 10,000 rows). LIMIT keeps the
+      -- planner from turning the lookup back into a join, as it does when the users table
+      -- has no statistics yet (right after a big commit).
       left join lateral (
         select * from users u
         where r.errors is null
           and u.company_id = ${session.companyId}
           and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
+        limit 1
       ) u on true
     )
     update import_rows target
