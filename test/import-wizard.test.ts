@@ -158,6 +158,12 @@ async function importToGroupAssignment(company: TestCompany): Promise<string> {
   return id;
 }
 
+/** Commits a session waiting at GROUP_ASSIGNMENT and returns the session once idle. */
+async function commit(company: TestCompany, id: string) {
+  await continueFrom(company, id, 'GROUP_ASSIGNMENT');
+  return waitUntilIdle(company, id);
+}
+
 /** Each staged row's action and group, by row number: "CREATE Sales", "UPDATE -". */
 async function previewOf(company: TestCompany, id: string): Promise<Record<string, string>> {
   const result = await t.request(
@@ -435,8 +441,7 @@ describe('the import wizard, end to end', () => {
       { created: 0, updated: 0, unchanged: 4, skipped: 5 },
     ]) {
       const id = await importToGroupAssignment(company);
-      await continueFrom(company, id, 'GROUP_ASSIGNMENT');
-      expect((await waitUntilIdle(company, id)).result).toEqual(expected);
+      expect((await commit(company, id)).result).toEqual(expected);
     }
     expect(await companyUsers(company)).toHaveLength(5);
   });
@@ -451,16 +456,14 @@ describe('the import wizard, end to end', () => {
 
     // A second import of the same file commits first: rows 2, 3 and 10 are now users as is.
     const second = await importToGroupAssignment(company);
-    await continueFrom(company, second, 'GROUP_ASSIGNMENT');
-    expect((await waitUntilIdle(company, second)).result).toEqual({
+    expect((await commit(company, second)).result).toEqual({
       created: 2,
       updated: 1,
       unchanged: 1,
       skipped: 5,
     });
 
-    await continueFrom(company, first, 'GROUP_ASSIGNMENT');
-    expect((await waitUntilIdle(company, first)).result).toEqual({
+    expect((await commit(company, first)).result).toEqual({
       created: 0,
       updated: 0,
       unchanged: 4,
@@ -486,8 +489,7 @@ describe('the import wizard, end to end', () => {
     });
 
     const second = await importToGroupAssignment(company);
-    await continueFrom(company, second, 'GROUP_ASSIGNMENT');
-    expect((await waitUntilIdle(company, second)).stage).toBe('COMPLETED');
+    expect((await commit(company, second)).stage).toBe('COMPLETED');
 
     await continueFrom(company, first, 'VALIDATION');
     expect(await waitUntilIdle(company, first)).toMatchObject({ stage: 'REVIEW' });
@@ -546,8 +548,7 @@ describe('the import wizard, end to end', () => {
       3: 'UNCHANGED Support',
       4: 'CREATE -',
     });
-    await continueFrom(company, id, 'GROUP_ASSIGNMENT');
-    expect((await waitUntilIdle(company, id)).result).toEqual({
+    expect((await commit(company, id)).result).toEqual({
       created: 1,
       updated: 1,
       unchanged: 1,
