@@ -121,7 +121,11 @@ const READER_OPTIONS = {
 } as const;
 
 const DEFAULT_BATCH_SIZE = 2000;
-const PROGRESS_INTERVAL_MS = 200;
+/**
+ * How often the read reports progress. Followers are promised an event at least every 250 ms;
+ * an event can wait behind the batches still being staged, so the reader reports well within.
+ */
+const PROGRESS_INTERVAL_MS = 150;
 /** How often a wait on exceljs or yauzl wakes up to check the clock and report progress. */
 const TICK_INTERVAL_MS = 50;
 const TICK = Symbol('tick');
