@@ -19,7 +19,9 @@ export default defineConfig({
     // The GraphiQL browser test needs Debian's chromium: `npm run test:browser` (CI installs it).
     exclude: [
       'test/browser/**',
-      ...(process.env.DATABASE_URL ? [] : ['test/multi-process.test.ts']),
+      ...(process.env.DATABASE_URL
+        ? []
+        : ['test/multi-process.test.ts', 'test/commit-concurrent.test.ts']),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).
     testTimeout: 60_000,

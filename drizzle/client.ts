@@ -77,3 +77,11 @@ export async function queryRows<Row>(db: Database, query: SQL): Promise<Row[]> {
   if (Array.isArray(result)) return result as Row[];
   return (result as { rows: Row[] }).rows;
 }
+
+/**
+ * True on the embedded database: one connection, so a write made outside a running
+ * transaction waits for it to end (awaiting one inside the transaction never returns).
+ */
+export function isEmbedded(db: Database): boolean {
+  return (db as unknown as { $client: unknown }).$client instanceof PGlite;
+}

@@ -8,6 +8,8 @@ import {
 } from '../../drizzle/tables.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
+import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
+import { StaleClaimError } from './claims.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
 
 export interface CommitTarget {
@@ -20,88 +22,72 @@ export interface CommitTarget {
   previewBasis: PreviewBasis | null;
 }
 
+export interface CommitOptions {
+  /** Rows per upsert statement; progress is reported after each. */
+  rangeRows: number;
+  /**
+   * Called inside the transaction after each range with the valid rows done so far. It may
+   * write through another connection (the session row is not locked until the end); on the
+   * embedded database, whose one connection the transaction holds, it must not write.
+   */
+  onProgress?: (done: number, total: number) => Promise<void>;
+}
+
 /**
  * The commit: one transaction, serialized per company by an advisory lock, that recomputes the
  * preview if the users or rules changed since it was computed (another import may have
- * committed meanwhile), upserts every valid row keyed on (company, lower(email)) and ends the
- * session COMPLETED.
- * Returns null when the claim is no longer current (nothing is written then). A retry after a
- * crash finds either nothing committed or the session already COMPLETED: never half of it.
+ * committed meanwhile), upserts the valid rows that change something keyed on
+ * (company, lower(email)), range by range, and ends the session COMPLETED.
+ * Returns null when the claim is no longer current at the start, and throws StaleClaimError
+ * (rolling everything back) when it stopped being current meanwhile: a cancellation or a
+ * takeover wins until the last statement. A retry after a crash finds either nothing
+ * committed or the session already COMPLETED: never half of it.
  */
 export async function commitImport(
   db: Database,
   target: CommitTarget,
+  options: CommitOptions,
 ): Promise<ImportResult | null> {
   return db.transaction(async (tx) => {
     await tx.execute(
       sql`select pg_advisory_xact_lock(hashtext(${`muster.commit:${target.companyId}`}))`,
     );
+    // Not locked (FOR UPDATE would hold back progress writes for the whole commit): the
+    // closing update below checks the claim again.
     const [current] = await tx
       .select({ id: importSessions.id })
       .from(importSessions)
-      .where(
-        and(
-          eq(importSessions.id, target.id),
-          eq(importSessions.attempt, target.attempt),
-          eq(importSessions.stage, 'GROUP_ASSIGNMENT'),
-        ),
-      )
-      .for('update');
+      .where(isCurrent(target));
     if (!current) return null;
     // Under the lock no other commit of the company runs, so the check cannot go stale.
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
       await writePreview(tx, target, { validate: false });
     }
-    const email = cellSql(columnOf(target.columns, 'email'));
-    const userName = cellSql(columnOf(target.columns, 'userName'));
-    const reference = cellSql(columnOf(target.columns, 'reference'));
-    const [changed] = await queryRows<{ created: number; updated: number }>(
+    const ranges = await rowRanges(tx, target.id, options.rangeRows, { validOnly: true });
+    const total = ranges.reduce((sum, { rows }) => sum + rows, 0);
+    let created = 0;
+    let updated = 0;
+    let done = 0;
+    for (const { range, rows } of ranges) {
+      const changed = await upsertRange(tx, target, range);
+      created += changed.created;
+      updated += changed.updated;
+      done += rows;
+      await options.onProgress?.(done, total);
+    }
+    const [counts] = await queryRows<{ invalid: number }>(
       tx,
-      sql`
-      with upserted as (
-        insert into users (company_id, email, user_name, reference, custom_values, training_group_id)
-        select ${target.companyId}::uuid, normalize(btrim(${email}), NFC), ${userName}, ${reference},
-          ${customValuesSql(target.columns)}, r.training_group_id
-        from import_rows r
-        where r.session_id = ${target.id} and r.errors is null
-          -- The preview is current (see above): an UNCHANGED row changes nothing, unless its
-          -- user has no group yet and a rule gives one. Skipping the rest spares a re-import
-          -- of an unchanged file its conflict checks.
-          and (r.action in ('CREATE', 'UPDATE')
-            or (r.training_group_id is not null
-              and exists (select 1 from users u where u.id = r.user_id and u.training_group_id is null)))
-        on conflict (company_id, lower(email)) do update set
-          user_name = excluded.user_name,
-          reference = excluded.reference,
-          custom_values = users.custom_values || excluded.custom_values,
-          training_group_id = coalesce(users.training_group_id, excluded.training_group_id),
-          updated_at = now()
-        where users.user_name is distinct from excluded.user_name
-          or users.reference is distinct from excluded.reference
-          or not (users.custom_values @> excluded.custom_values)
-          or (users.training_group_id is null and excluded.training_group_id is not null)
-        returning (xmax = 0) as inserted
-      )
-      select count(*) filter (where inserted)::int as created,
-             count(*) filter (where not inserted)::int as updated
-      from upserted`,
+      sql`select count(*)::int as invalid
+          from import_rows where session_id = ${target.id} and errors is not null`,
     );
-    const [counts] = await queryRows<{ valid: number; invalid: number }>(
-      tx,
-      sql`select count(*) filter (where errors is null)::int as valid,
-                 count(*) filter (where errors is not null)::int as invalid
-          from import_rows where session_id = ${target.id}`,
-    );
-    const created = changed?.created ?? 0;
-    const updated = changed?.updated ?? 0;
     if (created + updated > 0) await bumpUsersVersion(tx, target.companyId);
     const result: ImportResult = {
       created,
       updated,
-      unchanged: (counts?.valid ?? 0) - created - updated,
+      unchanged: total - created - updated,
       skipped: counts?.invalid ?? 0,
     };
-    await tx
+    const completed = await tx
       .update(importSessions)
       .set({
         stage: 'COMPLETED',
@@ -112,7 +98,61 @@ export async function commitImport(
         leaseExpiresAt: null,
         updatedAt: new Date(),
       })
-      .where(eq(importSessions.id, target.id));
+      .where(isCurrent(target))
+      .returning({ id: importSessions.id });
+    if (completed.length === 0) throw new StaleClaimError(target.id);
     return result;
   });
+}
+
+/** The session is still at GROUP_ASSIGNMENT under this claim's attempt. */
+function isCurrent(target: CommitTarget) {
+  return and(
+    eq(importSessions.id, target.id),
+    eq(importSessions.attempt, target.attempt),
+    eq(importSessions.stage, 'GROUP_ASSIGNMENT'),
+  );
+}
+
+/** One range's upsert; returns how many users it created and updated. */
+async function upsertRange(
+  tx: Database,
+  target: CommitTarget,
+  range: RowRange,
+): Promise<{ created: number; updated: number }> {
+  const email = cellSql(columnOf(target.columns, 'email'));
+  const userName = cellSql(columnOf(target.columns, 'userName'));
+  const reference = cellSql(columnOf(target.columns, 'reference'));
+  const [changed] = await queryRows<{ created: number; updated: number }>(
+    tx,
+    sql`
+    with upserted as (
+      insert into users (company_id, email, user_name, reference, custom_values, training_group_id)
+      select ${target.companyId}::uuid, normalize(btrim(${email}), NFC), ${userName}, ${reference},
+        ${customValuesSql(target.columns)}, r.training_group_id
+      from import_rows r
+      where r.session_id = ${target.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
+        -- The preview is current (see above): an UNCHANGED row changes nothing, unless its
+        -- user has no group yet and a rule gives one. Skipping the rest spares a re-import
+        -- of an unchanged file its conflict checks.
+        and (r.action in ('CREATE', 'UPDATE')
+          or (r.training_group_id is not null
+            and exists (select 1 from users u where u.id = r.user_id and u.training_group_id is null)))
+      on conflict (company_id, lower(email)) do update set
+        user_name = excluded.user_name,
+        reference = excluded.reference,
+        custom_values = users.custom_values || excluded.custom_values,
+        training_group_id = coalesce(users.training_group_id, excluded.training_group_id),
+        updated_at = now()
+      where users.user_name is distinct from excluded.user_name
+        or users.reference is distinct from excluded.reference
+        or not (users.custom_values @> excluded.custom_values)
+        or (users.training_group_id is null and excluded.training_group_id is not null)
+      returning (xmax = 0) as inserted
+    )
+    select count(*) filter (where inserted)::int as created,
+           count(*) filter (where not inserted)::int as updated
+    from upserted`,
+  );
+  return { created: changed?.created ?? 0, updated: changed?.updated ?? 0 };
 }

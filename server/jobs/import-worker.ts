@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
-import { type Database, queryRows } from '../../drizzle/client.js';
+import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
 import { type ImportProgress, importRows, importSessions } from '../../drizzle/tables.js';
 import type { Config } from '../config.js';
 import { isUniqueViolation } from '../database-errors.js';
@@ -28,6 +28,8 @@ export interface ImportWorkerOptions {
   leaseMs?: number;
   /** How often to look for work when nobody called wake(). */
   pollIntervalMs?: number;
+  /** Rows per statement of the steps that go range by range, reporting progress after each. */
+  rangeRows?: number;
 }
 
 export interface ImportWorker {
@@ -39,11 +41,11 @@ export interface ImportWorker {
 
 /**
  * Progress is written and published at most this often while a step runs. The reader already
- * paces its events at 200 ms; a second 200 ms throttle here would drop every other one.
+ * paces its events at 150 ms; a second throttle as slow would drop every other one.
  */
 const PROGRESS_INTERVAL_MS = 100;
 
-/** Rows per statement of a set-based step run range by range (validation, review, groups). */
+/** Rows per statement of a set-based step run range by range (all but the read). */
 const RANGE_ROWS = 10_000;
 
 /** Ends the current step: the lease was lost or the session was cancelled. */
@@ -59,6 +61,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   const { db, config, logger, events } = options;
   const leaseMs = options.leaseMs ?? 30_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const rangeRows = options.rangeRows ?? RANGE_ROWS;
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   let stopped = false;
   let wakeUp: (() => void) | null = null;
@@ -148,7 +151,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   }
 
   /**
-   * Runs a set-based step range by range (RANGE_ROWS each), reporting progress after each, so
+   * Runs a set-based step range by range (`rangeRows` each), reporting progress after each, so
    * that followers see it move (one statement over a million rows is silent for tens of
    * seconds). Stops when the claim is lost.
    */
@@ -158,7 +161,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     rows: { validOnly: boolean },
     work: (range: RowRange) => Promise<void>,
   ): Promise<void> {
-    const ranges = await rowRanges(db, session.id, RANGE_ROWS, rows);
+    const ranges = await rowRanges(db, session.id, rangeRows, rows);
     const total = ranges.reduce((sum, range) => sum + range.rows, 0);
     let done = 0;
     for (const { range, rows: inRange } of ranges) {
@@ -199,8 +202,17 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     await updateClaimed(session, {
       progress: { phase: 'COMMITTING', done: 0, total: session.validRowCount },
     });
+    // The commit is one transaction; on Postgres its progress is written from another
+    // connection as it goes. The embedded database has one connection, which the
+    // transaction holds: its commit reports nothing until it ends.
+    const onProgress = isEmbedded(db)
+      ? undefined
+      : async (done: number, total: number) => {
+          const progress = { phase: 'COMMITTING' as const, done, total };
+          if (!(await updateClaimed(session, { progress }))) throw new LostClaimError();
+        };
     try {
-      const result = await commitImport(db, session);
+      const result = await commitImport(db, session, { rangeRows, onProgress });
       if (!result) throw new LostClaimError();
       events.publishSessionUpdated(session.id);
     } catch (error) {
