@@ -6,11 +6,11 @@ import {
   importSessions,
   type PreviewBasis,
 } from '../../drizzle/tables.js';
+import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
-import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
-import { StaleClaimError } from './claims.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
+import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
 
 export interface CommitTarget {
   id: string;
