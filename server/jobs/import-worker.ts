@@ -163,6 +163,8 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   ): Promise<void> {
     const ranges = await rowRanges(db, session.id, rangeRows, rows);
     const total = ranges.reduce((sum, range) => sum + range.rows, 0);
+    // Followers see the phase at once, not only after the first range.
+    await updateClaimed(session, { progress: { phase, done: 0, total } });
     let done = 0;
     for (const { range, rows: inRange } of ranges) {
       await work(range);
