@@ -80,15 +80,16 @@ export async function groupSql(
 
 /**
  * Stage 5 again, when only the rules changed: gives each valid row the group of the first rule
- * that matches it (see groupSql), leaving its action and user as they are. `range` limits it
- * to some rows; without it, all of them. Writes only the rows whose group changes.
+ * that matches it (`groups`, from groupSql once per step), leaving its action and user as they
+ * are. `range` limits it to some rows; without it, all of them. Writes only the rows whose
+ * group changes.
  */
 export async function assignGroups(
   db: Database,
-  session: { id: string; companyId: string; columns: ImportColumn[] },
+  session: { id: string },
+  groups: GroupSql,
   range?: RowRange,
 ): Promise<void> {
-  const groups = await groupSql(db, session);
   await db.execute(sql`
     update import_rows target
     set matched_rule_id = assigned.rule_id,

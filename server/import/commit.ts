@@ -6,6 +6,7 @@ import {
   importSessions,
   type PreviewBasis,
 } from '../../drizzle/tables.js';
+import { groupSql } from './assign-groups.js';
 import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
@@ -61,7 +62,7 @@ export async function commitImport(
     if (!current) return null;
     // Under the lock no other commit of the company runs, so the check cannot go stale.
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
-      await writePreview(tx, target, { validate: false });
+      await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }
     const ranges = await rowRanges(tx, target.id, options.rangeRows, { validOnly: true });
     const total = ranges.reduce((sum, { rows }) => sum + rows, 0);

@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
-import { groupSql } from './assign-groups.js';
+import { type GroupSql, groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { actionSql } from './review.js';
 import { inRangeSql, type RowRange } from './row-ranges.js';
@@ -15,6 +15,8 @@ export interface PreviewOptions {
    * validation left them and only actions, users and groups are recomputed.
    */
   validate: boolean;
+  /** The company's rules as SQL (groupSql), read once for all the ranges of a step. */
+  groups: GroupSql;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function writePreview(
   options: PreviewOptions,
 ): Promise<void> {
   const errors: SQL = options.validate ? rowErrorsSql(session) : sql`r.errors`;
-  const groups = await groupSql(db, session);
+  const { groups } = options;
   await db.execute(sql`
     with checked as materialized (
       -- Materialized: the errors are computed once per row, not once per use below.
@@ -83,6 +85,6 @@ export async function validateRows(
   session: { id: string; companyId: string; columns: ImportColumn[] },
 ): Promise<{ valid: number; invalid: number }> {
   await markDuplicateRows(db, session);
-  await writePreview(db, session, { validate: true });
+  await writePreview(db, session, { validate: true, groups: await groupSql(db, session) });
   return countRows(db, session.id);
 }

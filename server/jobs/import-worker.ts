@@ -5,7 +5,7 @@ import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
 import { type ImportProgress, importRows, importSessions } from '../../drizzle/tables.js';
 import type { Config } from '../config.js';
 import { isUniqueViolation } from '../database-errors.js';
-import { assignGroups } from '../import/assign-groups.js';
+import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
 import { writePreview } from '../import/preview.js';
@@ -137,8 +137,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
     });
     await markDuplicateRows(db, session);
+    const groups = await groupSql(db, session);
     await byRowRanges(session, 'VALIDATING', { validOnly: false }, (range) =>
-      writePreview(db, session, { range, validate: true }),
+      writePreview(db, session, { range, validate: true, groups }),
     );
     const counts = await countRows(db, session.id);
     await updateClaimed(session, {
@@ -188,13 +189,14 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       rulesHash: await currentRulesHash(db, session.companyId),
     };
     const previous = session.previewBasis;
-    if (previous?.usersVersion !== basis.usersVersion) {
+    const usersMoved = previous?.usersVersion !== basis.usersVersion;
+    if (usersMoved || previous?.rulesHash !== basis.rulesHash) {
+      // Read after the rules' hash, once for every range.
+      const groups = await groupSql(db, session);
       await byRowRanges(session, phase, { validOnly: true }, (range) =>
-        writePreview(db, session, { range, validate: false }),
-      );
-    } else if (previous.rulesHash !== basis.rulesHash) {
-      await byRowRanges(session, phase, { validOnly: true }, (range) =>
-        assignGroups(db, session, range),
+        usersMoved
+          ? writePreview(db, session, { range, validate: false, groups })
+          : assignGroups(db, session, groups, range),
       );
     }
     await updateClaimed(session, { ...released, previewBasis: basis });
