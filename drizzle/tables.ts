@@ -271,8 +271,23 @@ export const importRows = pgTable(
     trainingGroupId: uuid('training_group_id'),
     matchedRuleId: uuid('matched_rule_id'),
     userId: uuid('user_id'),
+    /**
+     * The row's email as users are matched on (trimmed, NFC, lower case) and its reference:
+     * set by validation, range by range, so that a later range finds duplicates of earlier rows
+     * by index instead of sorting every row at once.
+     */
+    emailKey: text('email_key'),
+    referenceKey: text('reference_key'),
   },
-  (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
+  (t) => [
+    primaryKey({ columns: [t.sessionId, t.rowNumber] }),
+    index('import_rows_email_key_idx')
+      .on(t.sessionId, t.emailKey, t.rowNumber)
+      .where(sql`${t.emailKey} is not null`),
+    index('import_rows_reference_key_idx')
+      .on(t.sessionId, t.referenceKey, t.rowNumber)
+      .where(sql`${t.referenceKey} is not null`),
+  ],
 );
 
 export const mailOutbox = pgTable('mail_outbox', {

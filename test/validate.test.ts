@@ -22,8 +22,11 @@ const columns: ImportColumn[] = [
   { header: 'reference', columnIndex: 2, fieldKey: 'reference', status: 'MATCHED' },
 ];
 
-/** Stages the given rows in a new session and returns each row's error codes. */
-async function errorCodes(rows: (string | null)[][], companyId?: string) {
+/**
+ * Stages the given rows in a new session, validates them (in one statement, or range by range
+ * with `rangeRows`) and returns each row's error codes.
+ */
+async function errorCodes(rows: (string | null)[][], companyId?: string, rangeRows?: number) {
   const company = companyId ?? (await createCompany(database.db, 'Validation')).companyId;
   const session = await createImportSession(database.db, {
     companyId: company,
@@ -36,7 +39,11 @@ async function errorCodes(rows: (string | null)[][], companyId?: string) {
     session,
     rows.map((cells, index) => ({ rowNumber: index + 2, cells })),
   );
-  const counts = await validateRows(database.db, { id: session.id, companyId: company, columns });
+  const counts = await validateRows(
+    database.db,
+    { id: session.id, companyId: company, columns },
+    { rangeRows },
+  );
   const staged = await database.db
     .select({ rowNumber: importRows.rowNumber, errors: importRows.errors })
     .from(importRows)
@@ -86,38 +93,52 @@ describe('validateRows', () => {
     expect(codes.slice(valid.length)).toEqual(invalid.map(() => ['INVALID_EMAIL']));
   });
 
-  it('flags blanks, lengths, in-file duplicates (naming the first row) and taken references', async () => {
-    const company = await createCompany(database.db, 'Owner of R-TAKEN');
-    await database.db.insert(users).values({
-      companyId: company.companyId,
-      email: 'owner@example.com',
-      userName: 'Owner',
-      reference: 'R-TAKEN',
-    });
-    const { counts, codes, errors } = await errorCodes(
-      [
-        ['first@example.com', 'First', 'R1'],
-        [null, null, null],
-        ['FIRST@example.com', 'Again', 'R2'],
-        ['other@example.com', 'Other', 'R1'],
-        ['long@example.com', 'x'.repeat(201), 'R3'],
-        ['new@example.com', 'New', 'R-TAKEN'],
-        ['owner@example.com', 'Owner', 'R-TAKEN'],
-      ],
-      company.companyId,
-    );
-    expect(codes).toEqual([
-      [],
-      ['REQUIRED', 'REQUIRED', 'REQUIRED'],
-      ['DUPLICATE_IN_FILE'],
-      ['DUPLICATE_IN_FILE'],
-      ['TOO_LONG'],
-      ['REFERENCE_TAKEN'],
-      ['DUPLICATE_IN_FILE'],
-    ]);
-    expect(errors[2]?.[0]?.message).toContain('row 2');
-    expect(errors[3]?.[0]).toMatchObject({ columnIndex: 2, value: 'R1' });
-    expect(errors[5]?.[0]?.message).toContain('owner@example.com');
-    expect(counts).toEqual({ valid: 1, invalid: 6 });
-  });
+  // Range by range, a duplicate is found in the same range and in earlier ones: ranges of 1
+  // (every duplicate in an earlier range), 2 and 3 (some in the same one), and all at once.
+  it.each([{ rangeRows: undefined }, { rangeRows: 1 }, { rangeRows: 2 }, { rangeRows: 3 }])(
+    'flags blanks, lengths, in-file duplicates (naming the first row) and taken references, ranges of $rangeRows',
+    async ({ rangeRows }) => {
+      const company = await createCompany(database.db, 'Owner of R-TAKEN');
+      await database.db.insert(users).values({
+        companyId: company.companyId,
+        email: 'owner@example.com',
+        userName: 'Owner',
+        reference: 'R-TAKEN',
+      });
+      const { counts, codes, errors } = await errorCodes(
+        [
+          ['first@example.com', 'First', 'R1'],
+          [null, null, null],
+          ['FIRST@example.com', 'Again', 'R2'],
+          ['other@example.com', 'Other', 'R1'],
+          ['long@example.com', 'x'.repeat(201), 'R3'],
+          ['new@example.com', 'New', 'R-TAKEN'],
+          ['owner@example.com', 'Owner', 'R-TAKEN'],
+          ['First@Example.COM', 'Third', 'R4'],
+          ['r1-again@example.com', 'R1 again', 'R1'],
+        ],
+        company.companyId,
+        rangeRows,
+      );
+      expect(codes).toEqual([
+        [],
+        ['REQUIRED', 'REQUIRED', 'REQUIRED'],
+        ['DUPLICATE_IN_FILE'],
+        ['DUPLICATE_IN_FILE'],
+        ['TOO_LONG'],
+        ['REFERENCE_TAKEN'],
+        ['DUPLICATE_IN_FILE'],
+        ['DUPLICATE_IN_FILE'],
+        ['DUPLICATE_IN_FILE'],
+      ]);
+      expect(errors[2]?.[0]?.message).toContain('row 2');
+      // The first row wins even when duplicates follow in several later ranges.
+      expect(errors[7]?.[0]).toMatchObject({ columnIndex: 0, value: 'First@Example.COM' });
+      expect(errors[7]?.[0]?.message).toContain('row 2;');
+      expect(errors[8]?.[0]?.message).toContain('row 2;');
+      expect(errors[3]?.[0]).toMatchObject({ columnIndex: 2, value: 'R1' });
+      expect(errors[5]?.[0]?.message).toContain('owner@example.com');
+      expect(counts).toEqual({ valid: 1, invalid: 8 });
+    },
+  );
 });

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
+import type { RowRange } from './row-ranges.js';
 
 /** Codes of row errors; documented in the schema's ImportRowErrorCode. */
 export const ROW_ERROR_CODES = [
@@ -45,52 +46,45 @@ function errorSql(column: ImportColumn, code: string, message: ErrorSql, value =
 }
 
 /**
- * Duplicates in the file, the one check that needs every row at once: in one statement, sets
- * each staged row's errors to its DUPLICATE_IN_FILE errors only (null for the others). The
- * first row with an email or reference wins; later ones name it. rowErrorsSql then adds the
- * checks of a row alone, range by range.
+ * Columns of the staged row `r` (import_rows) that the duplicate check needs: its email key
+ * and reference, stored on the row as `email_key` and `reference_key`.
  */
-export async function markDuplicateRows(
-  db: Database,
-  session: { id: string; columns: ImportColumn[] },
-): Promise<void> {
-  const email = columnOf(session.columns, 'email');
-  const reference = columnOf(session.columns, 'reference');
-  await db.transaction(async (tx) => {
-    // Two sorts of every row: in memory rather than in temp files (4 MB is Postgres's default).
-    await tx.execute(sql`set local work_mem = '64MB'`);
-    await tx.execute(sql`
-      update import_rows r
-      set errors = d.errors
-      from (
-        select row_number,
-          nullif(to_jsonb(array_remove(array[
-            case when first_email_row is not null then ${errorSql(email, 'DUPLICATE_IN_FILE', sql`'The email ' || email || ' is already in row ' || first_email_row || '; only that row is imported.'`, sql`email`)} end,
-            case when first_reference_row is not null then ${errorSql(reference, 'DUPLICATE_IN_FILE', sql`'The reference ' || reference || ' is already in row ' || first_reference_row || '; only that row is imported.'`, sql`reference`)} end
-          ]::jsonb[], null)), '[]'::jsonb) as errors
-        from (
-          select row_number, email, reference,
-            case when email_key is not null and row_number <> min(row_number) over (partition by email_key)
-              then min(row_number) over (partition by email_key) end as first_email_row,
-            case when reference is not null and row_number <> min(row_number) over (partition by reference)
-              then min(row_number) over (partition by reference) end as first_reference_row
-          from (
-            select r.row_number, ${cellSql(email)} as email, ${emailKeySql(cellSql(email))} as email_key,
-              ${cellSql(reference)} as reference
-            from import_rows r
-            where r.session_id = ${session.id}
-          ) keyed
-        ) ranked
-      ) d
-      where r.session_id = ${session.id} and r.row_number = d.row_number
-        and r.errors is distinct from d.errors`);
-  });
+export function rowKeysSql(columns: ImportColumn[]): SQL {
+  return sql`${emailKeySql(cellSql(columnOf(columns, 'email')))} as email_key,
+    ${cellSql(columnOf(columns, 'reference'))} as reference_key`;
+}
+
+/**
+ * For each row of `keyed` (a query or CTE of rows with `row_number`, `email_key` and `reference_key`, as
+ * rowKeysSql gives them), the first row of the file with the same email key and with the same
+ * reference, when that is an earlier row (`first_email_row`, `first_reference_row`; null
+ * otherwise): the first row wins, later ones are DUPLICATE_IN_FILE.
+ *
+ * `keyed` holds the rows of one range in order. Earlier rows outside it are found by the
+ * indexes on the keys that the ranges before stored (`import_rows.email_key`,
+ * `reference_key`); rows inside it, by a window over the range. So the check runs range by
+ * range, as the rest of validation, instead of sorting every row of the file in one statement.
+ */
+export function firstRowsSql(sessionId: string, keyed: SQL, range?: RowRange): SQL {
+  const earlier = (key: 'email_key' | 'reference_key') =>
+    range
+      ? sql`(select min(e.row_number) from import_rows e
+             where e.session_id = ${sessionId} and e.${sql.raw(key)} = k.${sql.raw(key)}
+               and e.row_number < ${range.from}::int)`
+      : sql`null::int`;
+  const first = (key: 'email_key' | 'reference_key') =>
+    sql`case when k.${sql.raw(key)} is not null then
+      nullif(least(min(k.row_number) over (partition by k.${sql.raw(key)}), ${earlier(key)}), k.row_number) end`;
+  return sql`select k.*, ${first('email_key')} as first_email_row,
+    ${first('reference_key')} as first_reference_row
+    from ${keyed} k`;
 }
 
 /**
  * Stage 3's errors of a staged row `r` (jsonb, null when valid): its own checks (required,
- * email syntax, lengths), the duplicates markDuplicateRows left in `r.errors`, and a reference
- * that belongs to another of the company's users.
+ * email syntax, lengths), duplicates of an earlier row (`r.first_email_row` and
+ * `r.first_reference_row`, from firstRowsSql), and a reference that belongs to another of the
+ * company's users.
  */
 export function rowErrorsSql(session: { companyId: string; columns: ImportColumn[] }): SQL {
   const email = columnOf(session.columns, 'email');
@@ -111,16 +105,19 @@ export function rowErrorsSql(session: { companyId: string; columns: ImportColumn
     tooLong(reference, MAX_LENGTH.reference),
     ...customColumns(session.columns).map((column) => tooLong(column, MAX_LENGTH.custom)),
   ];
+  const duplicates = [
+    sql`case when r.first_email_row is not null then ${errorSql(email, 'DUPLICATE_IN_FILE', sql`'The email ' || ${cellSql(email)} || ' is already in row ' || r.first_email_row || '; only that row is imported.'`)} end`,
+    sql`case when r.first_reference_row is not null then ${errorSql(reference, 'DUPLICATE_IN_FILE', sql`'The reference ' || ${cellSql(reference)} || ' is already in row ' || r.first_reference_row || '; only that row is imported.'`)} end`,
+  ];
   const referenceTaken = sql`(
     select jsonb_build_array(${errorSql(reference, 'REFERENCE_TAKEN', sql`'The reference ' || ${cellSql(reference)} || ' belongs to another user (' || taken.email || ').'`)})
     from users taken
     where taken.company_id = ${session.companyId}
       and taken.reference = ${cellSql(reference)}
-      and lower(taken.email) is distinct from ${emailKeySql(cellSql(email))}
+      and lower(taken.email) is distinct from r.email_key
   )`;
   return sql`nullif(
-    to_jsonb(array_remove(array[${sql.join(ownChecks, sql`, `)}]::jsonb[], null))
-      || coalesce(r.errors, '[]'::jsonb)
+    to_jsonb(array_remove(array[${sql.join([...ownChecks, ...duplicates], sql`, `)}]::jsonb[], null))
       || coalesce(${referenceTaken}, '[]'::jsonb),
     '[]'::jsonb)`;
 }

@@ -14,7 +14,7 @@ import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { type RowRange, rowRanges } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
-import { countRows, markDuplicateRows } from '../import/validate.js';
+import { countRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
@@ -136,7 +136,6 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     await updateClaimed(session, {
       progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
     });
-    await markDuplicateRows(db, session);
     const groups = await groupSql(db, session);
     await byRowRanges(session, 'VALIDATING', { validOnly: false }, (range) =>
       writePreview(db, session, { range, validate: true, groups }),
