@@ -624,6 +624,29 @@ describe('readWorkbookInWorker', () => {
     expect(relayed.progress.map((event) => event.phase)).toContain('INFLATING');
   });
 
+  it('hands progress over while earlier row batches are still being handled', async () => {
+    const path = await usersWorkbook(30);
+    let progressWhileStaging: ReadEvent | undefined;
+    let releaseFirstBatch: () => void = () => {};
+    const firstBatchReleased = new Promise<void>((resolve) => {
+      releaseFirstBatch = resolve;
+    });
+    let batches = 0;
+    await readWorkbookInWorker(path, { ...limits, batchSize: 10 }, async (event) => {
+      if (event.type === 'progress' && event.phase === 'READING' && event.done === 30) {
+        // The read's last progress, posted after all three batches: the first is still held.
+        if (batches === 1) progressWhileStaging = event;
+        releaseFirstBatch();
+      }
+      if (event.type !== 'rows') return;
+      batches += 1;
+      // Held until the last progress arrives (or 5 s pass: then the test fails below).
+      if (batches === 1) await Promise.race([firstBatchReleased, sleep(5000)]);
+    });
+    expect(batches).toBe(3);
+    expect(progressWhileStaging).toMatchObject({ phase: 'READING', done: 30 });
+  });
+
   it('rejects with the typed error the worker reports', async () => {
     const path = await workbook([{ name: 'Users', rows: [['Email'], ['a@x.io']] }]);
     const error = await readWorkbookInWorker(path, limits, () => {}).catch((thrown) => thrown);
