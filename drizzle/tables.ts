@@ -271,23 +271,28 @@ export const importRows = pgTable(
     trainingGroupId: uuid('training_group_id'),
     matchedRuleId: uuid('matched_rule_id'),
     userId: uuid('user_id'),
-    /**
-     * The row's email as users are matched on (trimmed, NFC, lower case) and its reference:
-     * set by validation, range by range, so that a later range finds duplicates of earlier rows
-     * by index instead of sorting every row at once.
-     */
-    emailKey: text('email_key'),
-    referenceKey: text('reference_key'),
   },
-  (t) => [
-    primaryKey({ columns: [t.sessionId, t.rowNumber] }),
-    index('import_rows_email_key_idx')
-      .on(t.sessionId, t.emailKey, t.rowNumber)
-      .where(sql`${t.emailKey} is not null`),
-    index('import_rows_reference_key_idx')
-      .on(t.sessionId, t.referenceKey, t.rowNumber)
-      .where(sql`${t.referenceKey} is not null`),
-  ],
+  (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
+);
+
+/**
+ * The staged rows that repeat an earlier row's email or reference (DUPLICATE_IN_FILE), with
+ * the first row of each: written by validation's duplicate check (one statement over all the
+ * rows, run beside the range-by-range checks) and read by its last statement.
+ */
+export const importRowDuplicates = pgTable(
+  'import_row_duplicates',
+  {
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => importSessions.id, { onDelete: 'cascade' }),
+    rowNumber: integer('row_number').notNull(),
+    /** The first row with the same email (trimmed, NFC, lower case); null: none before. */
+    firstEmailRow: integer('first_email_row'),
+    /** The first row with the same reference; null: none before. */
+    firstReferenceRow: integer('first_reference_row'),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
 );
 
 export const mailOutbox = pgTable('mail_outbox', {

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
 import { type ImportColumn, importRows, users } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
-import { validateRows } from '../server/import/preview.js';
+import { groupSql } from '../server/import/assign-groups.js';
+import { validateRows, writePreview } from '../server/import/preview.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
+import { countRows, findDuplicateRows } from '../server/import/validate.js';
 import { createTestDatabase } from './database.js';
 
 let database: DatabaseHandle;
@@ -22,11 +24,30 @@ const columns: ImportColumn[] = [
   { header: 'reference', columnIndex: 2, fieldKey: 'reference', status: 'MATCHED' },
 ];
 
-/**
- * Stages the given rows in a new session, validates them (in one statement, or range by range
- * with `rangeRows`) and returns each row's error codes.
- */
-async function errorCodes(rows: (string | null)[][], companyId?: string, rangeRows?: number) {
+/** How a test validates: as validateRows does, or as the worker may run it. */
+type Validation = 'at once' | 'in ranges of 2' | 'duplicate check last';
+
+async function validate(
+  target: { id: string; companyId: string; columns: ImportColumn[] },
+  how: Validation,
+) {
+  if (how === 'at once') return validateRows(database.db, target);
+  if (how === 'in ranges of 2') return validateRows(database.db, target, { rangeRows: 2 });
+  // The worker runs the duplicate check beside the ranges: here it ends after all of them,
+  // and only the last statement can flag the duplicates.
+  const groups = await groupSql(database.db, target);
+  await writePreview(database.db, target, { validate: true, groups });
+  await findDuplicateRows(database.db, target);
+  await writePreview(database.db, target, { validate: true, groups, onlyDuplicates: true });
+  return countRows(database.db, target.id);
+}
+
+/** Stages the given rows in a new session, validates them and returns each row's errors. */
+async function errorCodes(
+  rows: (string | null)[][],
+  companyId?: string,
+  how: Validation = 'at once',
+) {
   const company = companyId ?? (await createCompany(database.db, 'Validation')).companyId;
   const session = await createImportSession(database.db, {
     companyId: company,
@@ -39,13 +60,13 @@ async function errorCodes(rows: (string | null)[][], companyId?: string, rangeRo
     session,
     rows.map((cells, index) => ({ rowNumber: index + 2, cells })),
   );
-  const counts = await validateRows(
-    database.db,
-    { id: session.id, companyId: company, columns },
-    { rangeRows },
-  );
+  const counts = await validate({ id: session.id, companyId: company, columns }, how);
   const staged = await database.db
-    .select({ rowNumber: importRows.rowNumber, errors: importRows.errors })
+    .select({
+      rowNumber: importRows.rowNumber,
+      errors: importRows.errors,
+      action: importRows.action,
+    })
     .from(importRows)
     .where(eq(importRows.sessionId, session.id))
     .orderBy(importRows.rowNumber);
@@ -53,6 +74,7 @@ async function errorCodes(rows: (string | null)[][], companyId?: string, rangeRo
     counts,
     codes: staged.map((row) => (row.errors ?? []).map((error) => error.code)),
     errors: staged.map((row) => row.errors ?? []),
+    actions: staged.map((row) => row.action),
   };
 }
 
@@ -93,11 +115,15 @@ describe('validateRows', () => {
     expect(codes.slice(valid.length)).toEqual(invalid.map(() => ['INVALID_EMAIL']));
   });
 
-  // Range by range, a duplicate is found in the same range and in earlier ones: ranges of 1
-  // (every duplicate in an earlier range), 2 and 3 (some in the same one), and all at once.
-  it.each([{ rangeRows: undefined }, { rangeRows: 1 }, { rangeRows: 2 }, { rangeRows: 3 }])(
-    'flags blanks, lengths, in-file duplicates (naming the first row) and taken references, ranges of $rangeRows',
-    async ({ rangeRows }) => {
+  // The same errors however the statements are cut: at once, in ranges, or (as the worker may
+  // run it) with the duplicate check ending after every range was checked.
+  it.each<{ how: Validation }>([
+    { how: 'at once' },
+    { how: 'in ranges of 2' },
+    { how: 'duplicate check last' },
+  ])(
+    'flags blanks, lengths, in-file duplicates (naming the first row) and taken references, $how',
+    async ({ how }) => {
       const company = await createCompany(database.db, 'Owner of R-TAKEN');
       await database.db.insert(users).values({
         companyId: company.companyId,
@@ -105,7 +131,7 @@ describe('validateRows', () => {
         userName: 'Owner',
         reference: 'R-TAKEN',
       });
-      const { counts, codes, errors } = await errorCodes(
+      const { counts, codes, errors, actions } = await errorCodes(
         [
           ['first@example.com', 'First', 'R1'],
           [null, null, null],
@@ -118,7 +144,7 @@ describe('validateRows', () => {
           ['r1-again@example.com', 'R1 again', 'R1'],
         ],
         company.companyId,
-        rangeRows,
+        how,
       );
       expect(codes).toEqual([
         [],
@@ -139,6 +165,7 @@ describe('validateRows', () => {
       expect(errors[3]?.[0]).toMatchObject({ columnIndex: 2, value: 'R1' });
       expect(errors[5]?.[0]?.message).toContain('owner@example.com');
       expect(counts).toEqual({ valid: 1, invalid: 8 });
+      expect(actions).toEqual(['CREATE', ...Array.from({ length: 8 }, () => 'SKIP')]);
     },
   );
 });

@@ -2,19 +2,31 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
 import { type GroupSql, groupSql } from './assign-groups.js';
+import { cellSql, columnOf } from './columns.js';
 import { actionSql } from './review.js';
 import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
-import { countRows, firstRowsSql, rowErrorsSql, rowKeysSql } from './validate.js';
+import {
+  countRows,
+  duplicatesJoinSql,
+  emailKeySql,
+  findDuplicateRows,
+  rowErrorsSql,
+} from './validate.js';
 
 export interface PreviewOptions {
   /** Only these rows; without it, all of the session's. */
   range?: RowRange;
   /**
-   * Check the rows first (stage 3; the ranges of one validation must go in order, see
-   * firstRowsSql); otherwise their errors stay as validation left them and only actions,
-   * users and groups are recomputed.
+   * Check the rows first (stage 3), with the duplicates findDuplicateRows recorded so far;
+   * otherwise their errors stay as validation left them and only actions, users and groups
+   * are recomputed.
    */
   validate: boolean;
+  /**
+   * Only the rows findDuplicateRows recorded: validation's last statement, once the
+   * duplicate check that ran beside the ranges is done.
+   */
+  onlyDuplicates?: boolean;
   /** The company's rules as SQL (groupSql), read once for all the ranges of a step. */
   groups: GroupSql;
 }
@@ -35,26 +47,24 @@ export async function writePreview(
   const { groups, range } = options;
   const checked = options.validate
     ? sql`select r.*, ${rowErrorsSql(session)} as new_errors
-          from (${firstRowsSql(session.id, sql`keyed`, range)}) r`
-    : sql`select r.*, r.errors as new_errors from keyed r`;
+          from (
+            select r.*, d.first_email_row, d.first_reference_row
+            from import_rows r ${duplicatesJoinSql()}
+            where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
+              ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}
+          ) r`
+    : sql`select r.*, r.errors as new_errors
+          from import_rows r
+          where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}`;
   await db.execute(sql`
-    with keyed as materialized (
-      -- Materialized: each row's keys are computed once, not again in every use below.
-      select r.row_number, r.cells, r.errors as old_errors, r.action as old_action,
-        r.user_id as old_user_id, r.matched_rule_id as old_rule_id,
-        r.training_group_id as old_group_id, r.email_key as old_email_key,
-        r.reference_key as old_reference_key, r.errors, ${rowKeysSql(session.columns)}
-      from import_rows r
-      where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
-    ),
-    checked as materialized (
+    with checked as materialized (
       -- Materialized: the errors are computed once per row, not once per use below.
       ${checked}
     ),
     previewed as materialized (
-      select r.row_number, r.email_key, r.reference_key, r.new_errors as errors,
-        r.old_errors, r.old_action, r.old_user_id, r.old_rule_id, r.old_group_id,
-        r.old_email_key, r.old_reference_key,
+      select r.row_number, r.new_errors as errors,
+        r.errors as old_errors, r.action as old_action, r.user_id as old_user_id,
+        r.matched_rule_id as old_rule_id, r.training_group_id as old_group_id,
         case when r.new_errors is null then ${actionSql(session.columns)} else 'SKIP' end as action,
         u.id as user_id,
         case when r.new_errors is null then ${groups.ruleId} end as rule_id,
@@ -68,14 +78,13 @@ export async function writePreview(
         select * from users u
         where r.new_errors is null
           and u.company_id = ${session.companyId}
-          and lower(u.email) = r.email_key
+          and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
         limit 1
       ) u on true
     )
     update import_rows target
     set errors = p.errors, action = p.action, user_id = p.user_id,
-        matched_rule_id = p.rule_id, training_group_id = p.group_id,
-        email_key = p.email_key, reference_key = p.reference_key
+        matched_rule_id = p.rule_id, training_group_id = p.group_id
     from previewed p
     where target.session_id = ${session.id} and target.row_number = p.row_number
       ${inRangeSql(sql`target.row_number`, range)}
@@ -83,21 +92,20 @@ export async function writePreview(
         or p.old_action is distinct from p.action
         or p.old_user_id is distinct from p.user_id
         or p.old_rule_id is distinct from p.rule_id
-        or p.old_group_id is distinct from p.group_id
-        or p.old_email_key is distinct from p.email_key
-        or p.old_reference_key is distinct from p.reference_key)`);
+        or p.old_group_id is distinct from p.group_id)`);
 }
 
 /**
- * Stage 3 for a whole session: each row's checks and preview, in one statement or (with
- * `rangeRows`) range by range in order, as the worker runs it to report progress. Returns the
- * counts.
+ * Stage 3 for a whole session: the duplicates, then each row's checks and preview, in one
+ * statement or (with `rangeRows`) range by range. Returns the counts. (The worker runs the
+ * duplicate check beside the ranges, and then `finishDuplicates`.)
  */
 export async function validateRows(
   db: Database,
   session: { id: string; companyId: string; columns: ImportColumn[] },
   { rangeRows }: { rangeRows?: number } = {},
 ): Promise<{ valid: number; invalid: number }> {
+  await findDuplicateRows(db, session);
   const groups = await groupSql(db, session);
   const ranges = rangeRows
     ? (await rowRanges(db, session.id, rangeRows, { validOnly: false })).map(({ range }) => range)

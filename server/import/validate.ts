@@ -2,7 +2,6 @@ import { type SQL, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
-import type { RowRange } from './row-ranges.js';
 
 /** Codes of row errors; documented in the schema's ImportRowErrorCode. */
 export const ROW_ERROR_CODES = [
@@ -46,45 +45,55 @@ function errorSql(column: ImportColumn, code: string, message: ErrorSql, value =
 }
 
 /**
- * Columns of the staged row `r` (import_rows) that the duplicate check needs: its email key
- * and reference, stored on the row as `email_key` and `reference_key`.
+ * Duplicates in the file, the one check that needs every row at once: in one statement (two
+ * sorts of every row), records in import_row_duplicates each staged row whose email key or
+ * reference an earlier row has, with that first row. The first row wins; later ones name it.
+ * It only writes that table, so it can run beside the range-by-range statements that check
+ * and preview the rows, on another connection; `rowErrorsSql` reads it.
  */
-export function rowKeysSql(columns: ImportColumn[]): SQL {
-  return sql`${emailKeySql(cellSql(columnOf(columns, 'email')))} as email_key,
-    ${cellSql(columnOf(columns, 'reference'))} as reference_key`;
+export async function findDuplicateRows(
+  db: Database,
+  session: { id: string; columns: ImportColumn[] },
+): Promise<void> {
+  const email = columnOf(session.columns, 'email');
+  const reference = columnOf(session.columns, 'reference');
+  await db.transaction(async (tx) => {
+    // Two sorts of every row: in memory rather than in temp files (4 MB is Postgres's default).
+    await tx.execute(sql`set local work_mem = '64MB'`);
+    await tx.execute(sql`delete from import_row_duplicates where session_id = ${session.id}`);
+    await tx.execute(sql`
+      insert into import_row_duplicates (session_id, row_number, first_email_row, first_reference_row)
+      select ${session.id}::uuid, row_number, first_email_row, first_reference_row
+      from (
+        select row_number,
+          case when email_key is not null
+            then nullif(min(row_number) over (partition by email_key), row_number) end as first_email_row,
+          case when reference is not null
+            then nullif(min(row_number) over (partition by reference), row_number) end as first_reference_row
+        from (
+          select r.row_number, ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
+          from import_rows r
+          where r.session_id = ${session.id}
+        ) keyed
+      ) ranked
+      where first_email_row is not null or first_reference_row is not null`);
+  });
 }
 
 /**
- * For each row of `keyed` (a query or CTE of rows with `row_number`, `email_key` and `reference_key`, as
- * rowKeysSql gives them), the first row of the file with the same email key and with the same
- * reference, when that is an earlier row (`first_email_row`, `first_reference_row`; null
- * otherwise): the first row wins, later ones are DUPLICATE_IN_FILE.
- *
- * `keyed` holds the rows of one range in order. Earlier rows outside it are found by the
- * indexes on the keys that the ranges before stored (`import_rows.email_key`,
- * `reference_key`); rows inside it, by a window over the range. So the check runs range by
- * range, as the rest of validation, instead of sorting every row of the file in one statement.
+ * Joins to a staged row `r` what findDuplicateRows recorded of it, as `d` (`d.first_email_row`
+ * and `d.first_reference_row`, null when the row repeats nothing).
  */
-export function firstRowsSql(sessionId: string, keyed: SQL, range?: RowRange): SQL {
-  const earlier = (key: 'email_key' | 'reference_key') =>
-    range
-      ? sql`(select min(e.row_number) from import_rows e
-             where e.session_id = ${sessionId} and e.${sql.raw(key)} = k.${sql.raw(key)}
-               and e.row_number < ${range.from}::int)`
-      : sql`null::int`;
-  const first = (key: 'email_key' | 'reference_key') =>
-    sql`case when k.${sql.raw(key)} is not null then
-      nullif(least(min(k.row_number) over (partition by k.${sql.raw(key)}), ${earlier(key)}), k.row_number) end`;
-  return sql`select k.*, ${first('email_key')} as first_email_row,
-    ${first('reference_key')} as first_reference_row
-    from ${keyed} k`;
+export function duplicatesJoinSql(): SQL {
+  return sql`left join import_row_duplicates d
+    on d.session_id = r.session_id and d.row_number = r.row_number`;
 }
 
 /**
  * Stage 3's errors of a staged row `r` (jsonb, null when valid): its own checks (required,
  * email syntax, lengths), duplicates of an earlier row (`r.first_email_row` and
- * `r.first_reference_row`, from firstRowsSql), and a reference that belongs to another of the
- * company's users.
+ * `r.first_reference_row`, from duplicatesJoinSql), and a reference that belongs to another
+ * of the company's users.
  */
 export function rowErrorsSql(session: { companyId: string; columns: ImportColumn[] }): SQL {
   const email = columnOf(session.columns, 'email');
@@ -114,7 +123,7 @@ export function rowErrorsSql(session: { companyId: string; columns: ImportColumn
     from users taken
     where taken.company_id = ${session.companyId}
       and taken.reference = ${cellSql(reference)}
-      and lower(taken.email) is distinct from r.email_key
+      and lower(taken.email) is distinct from ${emailKeySql(cellSql(email))}
   )`;
   return sql`nullif(
     to_jsonb(array_remove(array[${sql.join([...ownChecks, ...duplicates], sql`, `)}]::jsonb[], null))

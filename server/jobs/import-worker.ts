@@ -14,7 +14,7 @@ import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { type RowRange, rowRanges } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
-import { countRows } from '../import/validate.js';
+import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
@@ -137,9 +137,18 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
     });
     const groups = await groupSql(db, session);
-    await byRowRanges(session, 'VALIDATING', { validOnly: false }, (range) =>
-      writePreview(db, session, { range, validate: true, groups }),
-    );
+    // The duplicate check is one statement over every row (8.8 s at a million): it runs beside
+    // the ranges, on another connection (on PGlite, in turn with them), and the rows it finds
+    // are checked again once both are done.
+    const [ranged, duplicates] = await Promise.allSettled([
+      byRowRanges(session, 'VALIDATING', { validOnly: false }, (range) =>
+        writePreview(db, session, { range, validate: true, groups }),
+      ),
+      findDuplicateRows(db, session),
+    ]);
+    if (ranged.status === 'rejected') throw ranged.reason;
+    if (duplicates.status === 'rejected') throw duplicates.reason;
+    await writePreview(db, session, { validate: true, groups, onlyDuplicates: true });
     const counts = await countRows(db, session.id);
     await updateClaimed(session, {
       ...released,
