@@ -24,7 +24,7 @@ afterAll(async () => {
 it('lets progress be written meanwhile, and rolls back whole if the claim moves on before the end', async () => {
   const target = await sessionReadyToCommit(database.db);
   const commit = commitImport(database.db, target, {
-    rangeRows: 2,
+    pace: { rows: 2, targetMs: null },
     onProgress: async (done, total) => {
       // Through the pool, outside the transaction: the session row is not locked.
       await database.db

@@ -19,7 +19,7 @@ describe('commitImport', () => {
     const target = await sessionReadyToCommit(database.db);
     const progress: [number, number][] = [];
     const result = await commitImport(database.db, target, {
-      rangeRows: 2,
+      pace: { rows: 2, targetMs: null },
       onProgress: async (done, total) => {
         progress.push([done, total]);
       },
@@ -43,7 +43,7 @@ describe('commitImport', () => {
     const lost = new Error('the claim was lost');
     await expect(
       commitImport(database.db, target, {
-        rangeRows: 2,
+        pace: { rows: 2, targetMs: null },
         onProgress: async (done) => {
           if (done === 4) throw lost;
         },

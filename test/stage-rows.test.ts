@@ -4,7 +4,7 @@ import type { DatabaseHandle } from '../drizzle/client.js';
 import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
-import { rowRanges } from '../server/import/row-ranges.js';
+import { inPacedRanges, nextRangeUnits, rowRanges } from '../server/import/row-ranges.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -88,6 +88,42 @@ describe('rowRanges', () => {
     ]);
     const empty = (await newSession()).id;
     expect(await rowRanges(database.db, empty, 3, { validOnly: true })).toEqual([]);
+  });
+});
+
+describe('inPacedRanges', () => {
+  const units = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19].map((from) => ({
+    range: { from, to: from + 1 },
+    rows: 2,
+  }));
+
+  it('runs one unit a call without a target', async () => {
+    const calls: unknown[] = [];
+    await inPacedRanges(units, null, async (range, rows) => {
+      calls.push({ range, rows });
+    });
+    expect(calls).toEqual(units);
+  });
+
+  it('merges consecutive units, at most doubling, while the calls take less than the target', async () => {
+    const calls: unknown[] = [];
+    // A call never takes a day: each next one may take twice as many units.
+    await inPacedRanges(units, 86_400_000, async (range, rows) => {
+      calls.push({ range, rows });
+    });
+    expect(calls).toEqual([
+      { range: { from: 1, to: 2 }, rows: 2 },
+      { range: { from: 3, to: 6 }, rows: 4 },
+      { range: { from: 7, to: 14 }, rows: 8 },
+      { range: { from: 15, to: 20 }, rows: 6 },
+    ]);
+  });
+
+  it('sizes the next call by the time the last one took', () => {
+    expect(nextRangeUnits(4, 250, 125)).toBe(2);
+    expect(nextRangeUnits(4, 100, 125)).toBe(5);
+    expect(nextRangeUnits(4, 10, 125)).toBe(8);
+    expect(nextRangeUnits(1, 5_000, 125)).toBe(1);
   });
 });
 

@@ -11,7 +11,13 @@ import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
-import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
+import {
+  inPacedRanges,
+  inRangeSql,
+  type RangePace,
+  type RowRange,
+  rowRanges,
+} from './row-ranges.js';
 
 export interface CommitTarget {
   id: string;
@@ -24,8 +30,8 @@ export interface CommitTarget {
 }
 
 export interface CommitOptions {
-  /** Rows per upsert statement; progress is reported after each. */
-  rangeRows: number;
+  /** How many rows each upsert statement takes (see RangePace); progress is reported after each. */
+  pace: RangePace;
   /**
    * Called inside the transaction after each range with the valid rows done so far. It may
    * write through another connection (the session row is not locked until the end); on the
@@ -64,18 +70,18 @@ export async function commitImport(
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
       await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }
-    const ranges = await rowRanges(tx, target.id, options.rangeRows, { validOnly: true });
-    const total = ranges.reduce((sum, { rows }) => sum + rows, 0);
+    const units = await rowRanges(tx, target.id, options.pace.rows, { validOnly: true });
+    const total = units.reduce((sum, { rows }) => sum + rows, 0);
     let created = 0;
     let updated = 0;
     let done = 0;
-    for (const { range, rows } of ranges) {
+    await inPacedRanges(units, options.pace.targetMs, async (range, rows) => {
       const changed = await upsertRange(tx, target, range);
       created += changed.created;
       updated += changed.updated;
       done += rows;
       await options.onProgress?.(done, total);
-    }
+    });
     const [counts] = await queryRows<{ invalid: number }>(
       tx,
       sql`select count(*)::int as invalid

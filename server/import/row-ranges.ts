@@ -36,3 +36,49 @@ export async function rowRanges(
 export function inRangeSql(rowNumber: SQL, range?: RowRange): SQL {
   return range ? sql`and ${rowNumber} between ${range.from}::int and ${range.to}::int` : sql``;
 }
+
+/**
+ * How the ranges of a step are sized: `rows` per unit range (rowRanges' size), and with
+ * `targetMs`, consecutive units merged so that one call of the work takes about that long.
+ */
+export interface RangePace {
+  rows: number;
+  /** Null: one call per unit range. */
+  targetMs: number | null;
+}
+
+/**
+ * How many unit ranges the next call takes, after `units` of them took `elapsedMs`: scaled
+ * toward `targetMs`, at most twice as many as before, and at least one.
+ */
+export function nextRangeUnits(units: number, elapsedMs: number, targetMs: number): number {
+  const scaled = Math.floor((units * targetMs) / Math.max(elapsedMs, 1));
+  return Math.max(1, Math.min(units * 2, scaled));
+}
+
+/**
+ * Calls `work` over consecutive unit ranges (from rowRanges, in row order), merged by the
+ * pace: the first call takes one unit, and each next one as many as fit in `targetMs` by the
+ * time the last one took. A step that reports progress after each call then reports about as
+ * often on a slow machine as on a fast one, and a statement stays short whatever the rows cost.
+ */
+export async function inPacedRanges(
+  units: { range: RowRange; rows: number }[],
+  targetMs: number | null,
+  work: (range: RowRange, rows: number) => Promise<void>,
+): Promise<void> {
+  let take = 1;
+  for (let index = 0; index < units.length; ) {
+    const merged = units.slice(index, index + take);
+    const first = merged[0];
+    const last = merged[merged.length - 1];
+    if (!first || !last) break;
+    const started = performance.now();
+    await work(
+      { from: first.range.from, to: last.range.to },
+      merged.reduce((sum, unit) => sum + unit.rows, 0),
+    );
+    index += merged.length;
+    if (targetMs !== null) take = nextRangeUnits(take, performance.now() - started, targetMs);
+  }
+}
