@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import { bootstrapDefaultCompany } from './bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDirectory } from './data-dir-lock.js';
+import { keepReaderWarm } from './import/read-in-worker.js';
 import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
 import type { Logger } from './logger.js';
@@ -50,6 +51,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       server.once('error', rejectListen);
       server.listen(config.PORT, config.HOST, () => resolveListen());
     });
+    // The first import's read then starts at once (its worker is started and loaded).
+    const stopWarmReader = keepReaderWarm();
     const { port } = server.address() as AddressInfo;
     const host =
       config.HOST === '0.0.0.0' || config.HOST === '::'
@@ -67,6 +70,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         const closed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
         server.closeIdleConnections();
         await importWorker.stop();
+        await stopWarmReader();
         await events.close();
         await closeWebSocket();
         const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 2_000).unref());

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWorkbookInWorker } from '../server/import/read-in-worker.js';
+import { keepReaderWarm, readWorkbookInWorker } from '../server/import/read-in-worker.js';
 import {
   convertCellValue,
   type ReadEvent,
@@ -622,6 +622,26 @@ describe('readWorkbookInWorker', () => {
     expect(relayed.rows).toEqual(direct.rows);
     expect(relayed.rows).toHaveLength(50);
     expect(relayed.progress.map((event) => event.phase)).toContain('INFLATING');
+  });
+
+  it('reads with workers started ahead when the reader is kept warm', async () => {
+    const stopWarm = keepReaderWarm();
+    try {
+      const path = await usersWorkbook(20);
+      const direct = await readAll(path, { batchSize: 10 });
+      // The first read takes the spare started above (before it has loaded, or after), the
+      // second the one started when the first ended.
+      for (const pause of [0, 1500]) {
+        await sleep(pause);
+        const inWorker: ReadEvent[] = [];
+        await readWorkbookInWorker(path, { ...limits, batchSize: 10 }, (event) => {
+          inWorker.push(event);
+        });
+        expect(summarize(inWorker).rows).toEqual(direct.rows);
+      }
+    } finally {
+      await stopWarm();
+    }
   });
 
   it('hands progress over while earlier row batches are still being handled', async () => {

@@ -6,7 +6,7 @@ import {
   timeLimitError,
   WorkbookReadError,
 } from './read-workbook.js';
-import type { ReadWorkerData, ReadWorkerMessage } from './read-worker.js';
+import type { ReadWorkerJob, ReadWorkerMessage } from './read-worker.js';
 
 export interface ReadWorkerOptions {
   /** The worker's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`), default 512. */
@@ -29,6 +29,81 @@ const WORKER_BOOTSTRAP = `import(${JSON.stringify(import.meta.resolve('tsx/esm/a
   register();
   return import(${JSON.stringify(new URL('./read-worker.ts', import.meta.url).href)});
 });`;
+
+function startReader(maxOldGenerationSizeMb: number): Worker {
+  return new Worker(WORKER_BOOTSTRAP, {
+    eval: true,
+    // The parent's flags (tsx's own loader among them) do not help the worker.
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb },
+  });
+}
+
+/** A reader started ahead of the next read (see keepReaderWarm), and whether it has loaded. */
+interface SpareReader {
+  worker: Worker;
+  started: boolean;
+  /** Removes the listeners it had while waiting. */
+  detach(): void;
+}
+let spare: SpareReader | null = null;
+let keepingWarm = false;
+
+function prepareSpare(): void {
+  if (!keepingWarm || spare) return;
+  const worker = startReader(DEFAULT_MAX_OLD_GENERATION_SIZE_MB);
+  // A waiting spare does not keep the process alive.
+  worker.unref();
+  const onMessage = (message: ReadWorkerMessage) => {
+    if (message.type === 'started') reader.started = true;
+  };
+  // A spare that fails is dropped, not replaced: the next read starts its own and reports why.
+  const drop = () => {
+    reader.detach();
+    if (spare === reader) spare = null;
+  };
+  const reader: SpareReader = {
+    worker,
+    started: false,
+    detach: () => {
+      worker.off('message', onMessage);
+      worker.off('error', drop);
+      worker.off('exit', drop);
+    },
+  };
+  worker.on('message', onMessage);
+  worker.on('error', drop);
+  worker.on('exit', drop);
+  spare = reader;
+}
+
+/**
+ * Keeps one reader worker started ahead of the next read, and another after each read: a
+ * worker takes ~0.6 s to start (tsx compiles the reader, exceljs loads), during which the
+ * import it reads for could report nothing. For a server; returns the function that stops it
+ * (and ends the spare). A spare costs an idle thread's memory (~40 MB).
+ */
+export function keepReaderWarm(): () => Promise<void> {
+  keepingWarm = true;
+  prepareSpare();
+  return async () => {
+    keepingWarm = false;
+    const reader = spare;
+    spare = null;
+    reader?.detach();
+    await reader?.worker.terminate();
+  };
+}
+
+/** The spare reader, if one is ready for these options; the caller owns it then. */
+function takeSpare(maxOldGenerationSizeMb: number): SpareReader | null {
+  const reader = spare;
+  if (!reader || maxOldGenerationSizeMb !== DEFAULT_MAX_OLD_GENERATION_SIZE_MB) return null;
+  spare = null;
+  reader.detach();
+  reader.worker.ref();
+  return reader;
+}
 
 /**
  * Runs readWorkbook in a worker thread with a heap limit, handing each event to `onEvent`
@@ -53,23 +128,19 @@ export async function readWorkbookInWorker(
   options: ReadWorkerOptions = {},
 ): Promise<void> {
   signal?.throwIfAborted();
-  const workerData: ReadWorkerData = {
+  const job: ReadWorkerJob = {
+    type: 'read',
     filePath,
     limits,
     maxPendingBatches: MAX_PENDING_BATCHES,
   };
-  const worker = new Worker(WORKER_BOOTSTRAP, {
-    eval: true,
-    // The parent's flags (tsx's own loader among them) do not help the worker.
-    execArgv: [],
-    workerData,
-    resourceLimits: {
-      maxOldGenerationSizeMb: options.maxOldGenerationSizeMb ?? DEFAULT_MAX_OLD_GENERATION_SIZE_MB,
-    },
-  });
+  const maxOldGenerationSizeMb =
+    options.maxOldGenerationSizeMb ?? DEFAULT_MAX_OLD_GENERATION_SIZE_MB;
+  const taken = takeSpare(maxOldGenerationSizeMb);
+  const worker = taken?.worker ?? startReader(maxOldGenerationSizeMb);
 
   return new Promise<void>((resolve, reject) => {
-    let started = false;
+    let started = taken?.started ?? false;
     let settled = false;
     let aborted = false;
     // Messages are handled one at a time, in order, each after the previous onEvent.
@@ -91,6 +162,7 @@ export async function readWorkbookInWorker(
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       void worker.terminate();
+      prepareSpare();
       if (error === undefined) resolve();
       else reject(error);
     }
@@ -141,5 +213,7 @@ export async function readWorkbookInWorker(
         settle(corruptFileError(`the reader exited with code ${exitCode}`)),
       );
     });
+    // Queued until the worker has loaded, if it has not yet.
+    worker.postMessage(job);
   });
 }

@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import {
   type ReadEvent,
   type ReadLimits,
@@ -7,12 +7,15 @@ import {
 } from './read-workbook.js';
 
 /**
- * The worker thread started by read-in-worker.ts: reads one workbook and posts its events.
- * A crash here (out of memory, an exception exceljs throws outside the read) ends only this
- * thread; the parent turns it into a WorkbookReadError.
+ * The worker thread started by read-in-worker.ts: posts 'started' once loaded, then reads the
+ * one workbook the parent's 'read' message names and posts its events. A crash here (out of
+ * memory, an exception exceljs throws outside the read) ends only this thread; the parent
+ * turns it into a WorkbookReadError.
  */
 
-export interface ReadWorkerData {
+/** Parent to worker: the read to do (once), then an 'ack' for each 'rows' event handled. */
+export interface ReadWorkerJob {
+  type: 'read';
   filePath: string;
   limits: ReadLimits;
   /** 'rows' events posted but not yet handled by the parent before the read pauses. */
@@ -34,7 +37,6 @@ export type ReadWorkerMessage =
 const port = parentPort;
 if (!port)
   throw new Error('read-worker.ts runs only as a worker thread: use readWorkbookInWorker.');
-const { filePath, limits, maxPendingBatches } = workerData as ReadWorkerData;
 
 function post(message: ReadWorkerMessage): void {
   port?.postMessage(message);
@@ -44,30 +46,39 @@ function post(message: ReadWorkerMessage): void {
 // they are read.
 let pendingBatches = 0;
 let onAck: (() => void) | undefined;
-port.on('message', (message) => {
-  if (message !== 'ack') return;
-  pendingBatches -= 1;
-  onAck?.();
+let reading = false;
+port.on('message', (message: ReadWorkerJob | 'ack') => {
+  if (message === 'ack') {
+    pendingBatches -= 1;
+    onAck?.();
+  } else if (message.type === 'read' && !reading) {
+    reading = true;
+    void read(message);
+  }
 });
 
-post({ type: 'started' });
-try {
-  for await (const event of readWorkbook(filePath, limits)) {
-    post({ type: 'event', event });
-    if (event.type !== 'rows') continue;
-    pendingBatches += 1;
-    while (pendingBatches >= maxPendingBatches) {
-      await new Promise<void>((resolve) => {
-        onAck = resolve;
-      });
+async function read({ filePath, limits, maxPendingBatches }: ReadWorkerJob): Promise<void> {
+  try {
+    for await (const event of readWorkbook(filePath, limits)) {
+      post({ type: 'event', event });
+      if (event.type !== 'rows') continue;
+      pendingBatches += 1;
+      while (pendingBatches >= maxPendingBatches) {
+        await new Promise<void>((resolve) => {
+          onAck = resolve;
+        });
+      }
     }
+    post({ type: 'done' });
+  } catch (error) {
+    // readWorkbook throws nothing else; anything that does is a crash for the parent to report.
+    if (!(error instanceof WorkbookReadError)) throw error;
+    post({ type: 'failed', code: error.code, message: error.message, details: error.details });
+  } finally {
+    // The listener would keep the thread alive after the read.
+    port?.removeAllListeners('message');
   }
-  post({ type: 'done' });
-} catch (error) {
-  // readWorkbook throws nothing else; anything that does is a crash for the parent to report.
-  if (!(error instanceof WorkbookReadError)) throw error;
-  post({ type: 'failed', code: error.code, message: error.message, details: error.details });
-} finally {
-  // The listener would keep the thread alive after the read.
-  port.removeAllListeners('message');
 }
+
+// Loaded (tsx has compiled the reader and exceljs): a spare worker is now ready at once.
+post({ type: 'started' });
