@@ -18,6 +18,7 @@ import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
+import { ProgressPacer } from './progress-pacer.js';
 
 export interface ImportWorkerOptions {
   db: Database;
@@ -251,16 +252,13 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   }
 
   async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
-    let lastProgressAt = 0;
     let progressWrite: Promise<void> = Promise.resolve();
-    const onProgress = (progress: ImportProgress) => {
-      const now = Date.now();
-      if (now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
-      lastProgressAt = now;
+    const pacer = new ProgressPacer<ImportProgress>(PROGRESS_INTERVAL_MS, (progress) => {
       progressWrite = progressWrite.then(async () => {
         if (!(await updateClaimed(session, { progress }))) abort.abort(new LostClaimError());
       });
-    };
+    });
+    const onProgress = (progress: ImportProgress) => pacer.report(progress);
     try {
       // The worker thread takes a moment to start: show at once that the read has begun.
       await updateClaimed(session, {
@@ -279,6 +277,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
         onProgress,
         signal: abort.signal,
       });
+      pacer.stop();
       await progressWrite;
       const hasNewColumns = result.columns.some((column) => column.status === 'NEW');
       await updateClaimed(
@@ -298,6 +297,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
             },
       );
     } catch (error) {
+      pacer.stop();
       await progressWrite.catch(() => {});
       if (abort.signal.aborted) throw new LostClaimError();
       if (!(error instanceof WorkbookReadError)) throw error;
