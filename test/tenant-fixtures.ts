@@ -217,8 +217,9 @@ type Scope = (
 
 const SCOPES_WITHOUT_COMPANY: Record<string, Scope> = {
   companies: ({ companyId }, row) => row.id === companyId,
-  // Staged rows belong to their session.
+  // Staged rows, and the duplicates found among them, belong to their session.
   import_rows: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
+  import_row_duplicates: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   // rate-limiter-flexible keys are `<prefix>:<token id>`.
   rate_limits: ({ tokenIds }, row) => tokenIds.some((id) => String(row.key).includes(id)),
   // Server-wide (the download signing secret): nobody's request may change it.

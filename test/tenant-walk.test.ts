@@ -156,6 +156,8 @@ beforeAll(async () => {
         HEADER,
         ['zqalpha-not-an-email', 'Zqalpha Bad', 'ZQALPHA-4', 'zqalpha-sales'],
         ['dan.zqalpha@example.com', 'Zqalpha Dan', 'ZQALPHA-5', 'zqalpha-sales'],
+        // A duplicate in the file: a row in import_row_duplicates.
+        ['DAN.zqalpha@example.com', 'Zqalpha Dan Again', 'ZQALPHA-8', 'zqalpha-sales'],
       ],
     },
     'VALIDATION',
