@@ -149,7 +149,12 @@ function plainDecimal(value: number): string {
 /** The text a cell must read as (DESIGN §6), or null when it is blank. */
 function expectedText(value: ExcelJS.CellValue): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'string') return value.trim() || null;
+  if (typeof value === 'string') {
+    // The quote Muster's reports put before text a spreadsheet would take for a formula
+    // ('+49…, '=SUM…) is dropped on reading (withoutFormulaQuote): only that one quote.
+    const unquoted = /^'[=+\-@\t\r\n]/.test(value) ? value.slice(1) : value;
+    return unquoted.trim() || null;
+  }
   if (typeof value === 'number') return plainDecimal(value);
   if (typeof value === 'boolean') return String(value);
   if (value instanceof Date) {
@@ -264,8 +269,21 @@ describe('readWorkbook on random workbooks', () => {
         expect(rows.map((row) => row.rowNumber)).toEqual(expected.rows.map((row) => row.rowNumber));
         expect(rows).toEqual(expected.rows);
       }),
-      // Shrinking a workbook of long cells can take minutes: report what it has by then.
-      { numRuns: 100, plugins: [fc.interruptAfterTimeLimit(10_000)] },
+      {
+        numRuns: 100,
+        // Shrinking a workbook of long cells can take minutes: report what it has by then.
+        plugins: [fc.interruptAfterTimeLimit(10_000)],
+        // Found by a run in CI: a text starting with a quoted formula character.
+        examples: [
+          [
+            {
+              headers: ['Email', 'userName', 'reference'],
+              blankRowsAbove: 0,
+              rows: [[null, '', "'+ '+ '+"]],
+            },
+          ],
+        ],
+      },
     );
   }, 60_000);
 
