@@ -34,12 +34,12 @@ export async function sessionReadyToCommit(db: Database) {
     usersVersion: await currentUsersVersion(db, companyId),
     rulesHash: await currentRulesHash(db, companyId),
   };
-  await validateRows(db, target);
+  const counts = await validateRows(db, target);
   await db
     .update(importSessions)
-    .set({ stage: 'GROUP_ASSIGNMENT', columns, previewBasis })
+    .set({ stage: 'GROUP_ASSIGNMENT', columns, previewBasis, validRowCount: counts.valid })
     .where(eq(importSessions.id, session.id));
-  return { ...target, attempt: session.attempt, previewBasis };
+  return { ...target, attempt: session.attempt, previewBasis, validRowCount: counts.valid };
 }
 
 export async function userCount(db: Database, companyId: string): Promise<number> {

@@ -9,7 +9,12 @@ import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
 import { copyUploadToFile } from '../server/import/read-upload.js';
-import { inPacedRanges, nextRangeUnits, rowRanges } from '../server/import/row-ranges.js';
+import {
+  inPacedRowRanges,
+  nextRangeUnits,
+  type RangePace,
+  type RowRange,
+} from '../server/import/row-ranges.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -68,34 +73,6 @@ describe('copyImportRows', () => {
   });
 });
 
-describe('rowRanges', () => {
-  it('cuts the staged rows into consecutive ranges of a size, valid ones only or all', async () => {
-    const session = await newSession();
-    const rowNumbers = [2, 3, 5, 6, 7, 10, 11, 12];
-    await copyImportRows(
-      database.db,
-      session,
-      rowNumbers.map((rowNumber) => ({ rowNumber, cells: ['a@b.c', 'A', String(rowNumber)] })),
-    );
-    await database.db
-      .update(importRows)
-      .set({ errors: [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }] })
-      .where(and(eq(importRows.sessionId, session.id), eq(importRows.rowNumber, 6)));
-    expect(await rowRanges(database.db, session.id, 3, { validOnly: true })).toEqual([
-      { range: { from: 2, to: 5 }, rows: 3 },
-      { range: { from: 7, to: 11 }, rows: 3 },
-      { range: { from: 12, to: 12 }, rows: 1 },
-    ]);
-    expect(await rowRanges(database.db, session.id, 3, { validOnly: false })).toEqual([
-      { range: { from: 2, to: 5 }, rows: 3 },
-      { range: { from: 6, to: 10 }, rows: 3 },
-      { range: { from: 11, to: 12 }, rows: 2 },
-    ]);
-    const empty = (await newSession()).id;
-    expect(await rowRanges(database.db, empty, 3, { validOnly: true })).toEqual([]);
-  });
-});
-
 describe('copyUploadToFile', () => {
   it('copies the stored upload exactly, a piece a query, and says when it is gone', async () => {
     const { companyId } = await createCompany(database.db, 'Pieces');
@@ -128,32 +105,74 @@ describe('copyUploadToFile', () => {
   });
 });
 
-describe('inPacedRanges', () => {
-  const units = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19].map((from) => ({
-    range: { from, to: from + 1 },
-    rows: 2,
-  }));
+describe('inPacedRowRanges', () => {
+  /** A session with rows 2, 3, 5, 6, 7, 10, 11, 12 staged, row 6 invalid. */
+  async function sessionWithGaps() {
+    const session = await newSession();
+    const rowNumbers = [2, 3, 5, 6, 7, 10, 11, 12];
+    await copyImportRows(
+      database.db,
+      session,
+      rowNumbers.map((rowNumber) => ({ rowNumber, cells: ['a@b.c', 'A', String(rowNumber)] })),
+    );
+    await database.db
+      .update(importRows)
+      .set({ errors: [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }] })
+      .where(and(eq(importRows.sessionId, session.id), eq(importRows.rowNumber, 6)));
+    return session;
+  }
 
-  it('runs one unit a call without a target', async () => {
-    const calls: unknown[] = [];
-    await inPacedRanges(units, null, async (range, rows) => {
-      calls.push({ range, rows });
+  async function calls(sessionId: string, validOnly: boolean, pace: RangePace) {
+    const seen: { range: RowRange; rows: number }[] = [];
+    const total = await inPacedRowRanges(
+      database.db,
+      sessionId,
+      { validOnly },
+      pace,
+      async (range, rows) => {
+        seen.push({ range, rows });
+      },
+    );
+    return { seen, total };
+  }
+
+  it('walks the staged rows in consecutive ranges of a unit without a target, valid ones only or all', async () => {
+    const { id } = await sessionWithGaps();
+    expect(await calls(id, true, { rows: 3, targetMs: null })).toEqual({
+      seen: [
+        { range: { from: 2, to: 5 }, rows: 3 },
+        { range: { from: 7, to: 11 }, rows: 3 },
+        { range: { from: 12, to: 12 }, rows: 1 },
+      ],
+      total: 7,
     });
-    expect(calls).toEqual(units);
+    expect(await calls(id, false, { rows: 3, targetMs: null })).toEqual({
+      seen: [
+        { range: { from: 2, to: 5 }, rows: 3 },
+        { range: { from: 6, to: 10 }, rows: 3 },
+        { range: { from: 11, to: 12 }, rows: 2 },
+      ],
+      total: 8,
+    });
+    const empty = await newSession();
+    expect(await calls(empty.id, true, { rows: 3, targetMs: null })).toEqual({
+      seen: [],
+      total: 0,
+    });
   });
 
-  it('merges consecutive units, at most doubling, while the calls take less than the target', async () => {
-    const calls: unknown[] = [];
-    // A call never takes a day: each next one may take twice as many units.
-    await inPacedRanges(units, 86_400_000, async (range, rows) => {
-      calls.push({ range, rows });
+  it('takes, at most doubling, more units a call while the calls take less than the target', async () => {
+    const { id } = await sessionWithGaps();
+    // A call never takes a day: each next one may take twice as many units as the last.
+    expect(await calls(id, false, { rows: 1, targetMs: 86_400_000 })).toEqual({
+      seen: [
+        { range: { from: 2, to: 2 }, rows: 1 },
+        { range: { from: 3, to: 5 }, rows: 2 },
+        { range: { from: 6, to: 11 }, rows: 4 },
+        { range: { from: 12, to: 12 }, rows: 1 },
+      ],
+      total: 8,
     });
-    expect(calls).toEqual([
-      { range: { from: 1, to: 2 }, rows: 2 },
-      { range: { from: 3, to: 6 }, rows: 4 },
-      { range: { from: 7, to: 14 }, rows: 8 },
-      { range: { from: 15, to: 20 }, rows: 6 },
-    ]);
   });
 
   it('sizes the next call by the time the last one took', () => {

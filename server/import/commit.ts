@@ -11,13 +11,7 @@ import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
-import {
-  inPacedRanges,
-  inRangeSql,
-  type RangePace,
-  type RowRange,
-  rowRanges,
-} from './row-ranges.js';
+import { inPacedRowRanges, inRangeSql, type RangePace, type RowRange } from './row-ranges.js';
 
 export interface CommitTarget {
   id: string;
@@ -27,6 +21,8 @@ export interface CommitTarget {
   attempt: number;
   /** What the staged preview was computed from (set by validation, review and groups). */
   previewBasis: PreviewBasis | null;
+  /** The valid rows validation counted: the total the progress is reported against. */
+  validRowCount: number;
 }
 
 export interface CommitOptions {
@@ -70,18 +66,22 @@ export async function commitImport(
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
       await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }
-    const units = await rowRanges(tx, target.id, options.pace.rows, { validOnly: true });
-    const total = units.reduce((sum, { rows }) => sum + rows, 0);
     let created = 0;
     let updated = 0;
     let done = 0;
-    await inPacedRanges(units, options.pace.targetMs, async (range, rows) => {
-      const changed = await upsertRange(tx, target, range);
-      created += changed.created;
-      updated += changed.updated;
-      done += rows;
-      await options.onProgress?.(done, total);
-    });
+    const total = await inPacedRowRanges(
+      tx,
+      target.id,
+      { validOnly: true },
+      options.pace,
+      async (range, rows) => {
+        const changed = await upsertRange(tx, target, range);
+        created += changed.created;
+        updated += changed.updated;
+        done += rows;
+        await options.onProgress?.(done, target.validRowCount);
+      },
+    );
     const [counts] = await queryRows<{ invalid: number }>(
       tx,
       sql`select count(*)::int as invalid

@@ -4,7 +4,7 @@ import type { ImportColumn } from '../../drizzle/tables.js';
 import { type GroupSql, groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { actionSql } from './review.js';
-import { inRangeSql, type RowRange, rowRanges } from './row-ranges.js';
+import { inPacedRowRanges, inRangeSql, type RowRange } from './row-ranges.js';
 import {
   countRows,
   duplicatesJoinSql,
@@ -98,7 +98,7 @@ export async function writePreview(
 /**
  * Stage 3 for a whole session: the duplicates, then each row's checks and preview, in one
  * statement or (with `rangeRows`) range by range. Returns the counts. (The worker runs the
- * duplicate check beside the ranges, and then `finishDuplicates`.)
+ * duplicate check beside the ranges, and then the `onlyDuplicates` pass.)
  */
 export async function validateRows(
   db: Database,
@@ -107,9 +107,13 @@ export async function validateRows(
 ): Promise<{ valid: number; invalid: number }> {
   await findDuplicateRows(db, session);
   const groups = await groupSql(db, session);
-  const ranges = rangeRows
-    ? (await rowRanges(db, session.id, rangeRows, { validOnly: false })).map(({ range }) => range)
-    : [undefined];
-  for (const range of ranges) await writePreview(db, session, { range, validate: true, groups });
+  if (rangeRows) {
+    const pace = { rows: rangeRows, targetMs: null };
+    await inPacedRowRanges(db, session.id, { validOnly: false }, pace, (range) =>
+      writePreview(db, session, { range, validate: true, groups }),
+    );
+  } else {
+    await writePreview(db, session, { validate: true, groups });
+  }
   return countRows(db, session.id);
 }

@@ -7,38 +7,13 @@ export interface RowRange {
   to: number;
 }
 
-/**
- * The session's staged rows (only the valid ones with `validOnly`) cut into consecutive ranges
- * of `size` rows (the last one shorter), with how many rows each holds: a set-based step runs
- * range by range and reports progress after each. One scan of the primary key.
- */
-export async function rowRanges(
-  db: Database,
-  sessionId: string,
-  size: number,
-  { validOnly }: { validOnly: boolean },
-): Promise<{ range: RowRange; rows: number }[]> {
-  const ranges = await queryRows<{ from: number; to: number; rows: number }>(
-    db,
-    sql`select min(row_number)::int as "from", max(row_number)::int as "to", count(*)::int as rows
-        from (
-          select row_number, (row_number() over (order by row_number) - 1) / ${size}::int as bucket
-          from import_rows
-          where session_id = ${sessionId} ${validOnly ? sql`and errors is null` : sql``}
-        ) numbered
-        group by bucket
-        order by bucket`,
-  );
-  return ranges.map(({ from, to, rows }) => ({ range: { from, to }, rows }));
-}
-
 /** `and <column> between from and to`, or nothing for the whole session. */
 export function inRangeSql(rowNumber: SQL, range?: RowRange): SQL {
   return range ? sql`and ${rowNumber} between ${range.from}::int and ${range.to}::int` : sql``;
 }
 
 /**
- * How the ranges of a step are sized: `rows` per unit range (rowRanges' size), and with
+ * How the ranges of a step are sized: `rows` per unit range, and with
  * `targetMs`, consecutive units merged so that one call of the work takes about that long.
  */
 export interface RangePace {
@@ -57,28 +32,46 @@ export function nextRangeUnits(units: number, elapsedMs: number, targetMs: numbe
 }
 
 /**
- * Calls `work` over consecutive unit ranges (from rowRanges, in row order), merged by the
- * pace: the first call takes one unit, and each next one as many as fit in `targetMs` by the
- * time the last one took. A step that reports progress after each call then reports about as
- * often on a slow machine as on a fast one, and a statement stays short whatever the rows cost.
+ * Calls `work` over the session's staged rows (only the valid ones with `validOnly`) in
+ * consecutive ranges, in row order, with how many rows each holds; returns how many rows
+ * there were in all. Each range is found when it is needed, by a keyset step on the primary
+ * key from the end of the one before (an index scan of the range's rows): nothing scans all
+ * the rows before the first call, which at a million rows took over a second of silence.
+ *
+ * The first range holds one unit (`pace.rows` rows); with `pace.targetMs`, each next one as
+ * many units as fit in that time by how long the last call took. A step that reports progress
+ * after each call then reports about as often on a slow machine as on a fast one, and a
+ * statement stays short whatever the rows cost.
  */
-export async function inPacedRanges(
-  units: { range: RowRange; rows: number }[],
-  targetMs: number | null,
+export async function inPacedRowRanges(
+  db: Database,
+  sessionId: string,
+  { validOnly }: { validOnly: boolean },
+  pace: RangePace,
   work: (range: RowRange, rows: number) => Promise<void>,
-): Promise<void> {
-  let take = 1;
-  for (let index = 0; index < units.length; ) {
-    const merged = units.slice(index, index + take);
-    const first = merged[0];
-    const last = merged[merged.length - 1];
-    if (!first || !last) break;
-    const started = performance.now();
-    await work(
-      { from: first.range.from, to: last.range.to },
-      merged.reduce((sum, unit) => sum + unit.rows, 0),
+): Promise<number> {
+  let units = 1;
+  let after = 0; // spreadsheet rows are numbered from 1
+  let total = 0;
+  for (;;) {
+    const [next] = await queryRows<{ from: number | null; to: number | null; rows: number }>(
+      db,
+      sql`select min(row_number)::int as "from", max(row_number)::int as "to", count(*)::int as rows
+          from (
+            select row_number from import_rows
+            where session_id = ${sessionId} and row_number > ${after}::int
+              ${validOnly ? sql`and errors is null` : sql``}
+            order by row_number
+            limit ${units * pace.rows}::int
+          ) next_range`,
     );
-    index += merged.length;
-    if (targetMs !== null) take = nextRangeUnits(take, performance.now() - started, targetMs);
+    if (!next || next.from === null || next.to === null || next.rows === 0) return total;
+    const started = performance.now();
+    await work({ from: next.from, to: next.to }, next.rows);
+    total += next.rows;
+    after = next.to;
+    if (pace.targetMs !== null) {
+      units = nextRangeUnits(units, performance.now() - started, pace.targetMs);
+    }
   }
 }

@@ -12,7 +12,7 @@ import { writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
-import { inPacedRanges, type RangePace, type RowRange, rowRanges } from '../import/row-ranges.js';
+import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
 import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
@@ -179,12 +179,13 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     rows: { validOnly: boolean },
     work: (range: RowRange) => Promise<void>,
   ): Promise<void> {
-    const units = await rowRanges(db, session.id, pace.rows, rows);
-    const total = units.reduce((sum, unit) => sum + unit.rows, 0);
+    // The session's counts (staging wrote rowCount, validation the valid ones) give the
+    // total at once; the ranges are found as they go.
+    const total = rows.validOnly ? session.validRowCount : session.rowCount;
     // Followers see the phase at once, not only after the first range.
     await updateClaimed(session, { progress: { phase, done: 0, total } });
     let done = 0;
-    await inPacedRanges(units, pace.targetMs, async (range, inRange) => {
+    await inPacedRowRanges(db, session.id, rows, pace, async (range, inRange) => {
       await work(range);
       done += inRange;
       if (!(await updateClaimed(session, { progress: { phase, done, total } }))) {
