@@ -518,6 +518,8 @@ export interface ImportRunResult {
   idleRssMb: number;
   peakRssMb: number;
   secondPeakRssMb: number;
+  /** Peak RSS in each stage of the first import: which step holds the memory. */
+  peakRssByStage: Record<string, number>;
   queryP95IdleMs: number;
   queryP95Ms: number;
   /** The same p95 without the coordinated-omission correction. */
@@ -599,6 +601,12 @@ export async function benchmarkImport(options: {
       idleRssMb: median(options.memory.between(idleFrom, idleTo)),
       peakRssMb: maximum(options.memory.between(first.startedAt, first.endedAt)),
       secondPeakRssMb: maximum(options.memory.between(second.startedAt, second.endedAt)),
+      peakRssByStage: Object.fromEntries(
+        Object.entries(first.windows).map(([stage, [from, to]]) => [
+          stage,
+          maximum(options.memory.between(from, to)),
+        ]),
+      ),
       queryP95IdleMs: p95(query.between(idleFrom, idleTo)),
       queryP95Ms: p95(during),
       queryP95RawMs: p95(query.rawBetween(first.startedAt, first.endedAt)),

@@ -209,6 +209,12 @@ async function main(): Promise<void> {
     peakRssMb: Math.round(maximum(pick((result) => result.peakRssMb))),
     rssGrowthMb: Math.round(maximum(pick((result) => result.peakRssMb - result.idleRssMb))),
     secondRunPeakRssMb: Math.round(maximum(pick((result) => result.secondPeakRssMb))),
+    peakRssByStageMb: Object.fromEntries(
+      Object.keys(results[0]?.peakRssByStage ?? {}).map((stage) => [
+        stage,
+        round(maximum(pick((result) => result.peakRssByStage[stage] ?? Number.NaN))),
+      ]),
+    ),
     queryP95Ms: round(med((result) => result.queryP95Ms)),
     queryP95IdleMs: round(med((result) => result.queryP95IdleMs)),
     queryP95RawMs: round(med((result) => result.queryP95RawMs)),
@@ -288,6 +294,9 @@ async function main(): Promise<void> {
     ]),
     `{viewer} p95 / max by stage (median p95, worst max): ${Object.entries(summary.queryByStage)
       .map(([stage, value]) => `${stage} ${ms(value.p95Ms)}/${ms(value.maxMs)}`)
+      .join(', ')}`,
+    `peak RSS MB by stage (worst run): ${Object.entries(summary.peakRssByStageMb)
+      .map(([stage, value]) => `${stage} ${mb(value)}`)
       .join(', ')}`,
     `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase}`).join(' | ')}`,
     `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}`,
