@@ -212,9 +212,24 @@ export const uploadFiles = pgTable('upload_files', {
     .references(() => companies.id, { onDelete: 'cascade' }),
   fileName: text('file_name').notNull(),
   size: bigint({ mode: 'number' }).notNull(),
-  content: bytea().notNull(),
   createdAt: createdAt(),
 });
+
+/**
+ * An upload's bytes, in pieces of a few MB numbered from 0: stored as they stream in and
+ * read back one at a time, so no step holds a whole file (as bytes, and as hex on the wire).
+ */
+export const uploadFilePieces = pgTable(
+  'upload_file_pieces',
+  {
+    uploadFileId: uuid('upload_file_id')
+      .notNull()
+      .references(() => uploadFiles.id, { onDelete: 'cascade' }),
+    piece: integer().notNull(),
+    content: bytea().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.uploadFileId, t.piece] })],
+);
 
 export const importSessions = pgTable(
   'import_sessions',

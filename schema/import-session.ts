@@ -16,7 +16,6 @@ import {
 import { emailImportReport } from '../server/import/email-report.js';
 import {
   cancelImport,
-  checkUploadedFile,
   confirmCustomFields,
   continueImport,
   createImportSession,
@@ -26,7 +25,7 @@ import {
   listImportSessionsPage,
   type SessionCursor,
 } from '../server/import/sessions.js';
-import { readUploadedFile } from '../server/import/upload.js';
+import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/mail.js';
 import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
@@ -287,12 +286,12 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, { input }, ctx) => {
       await ctx.workRateLimiter.consume(ctx.auth.tokenId);
-      const upload = await readUploadedFile(input.file, ctx.config.MAX_UPLOAD_BYTES);
-      checkUploadedFile(upload.content, ctx.config.MAX_UPLOAD_BYTES);
+      const upload = await receiveUpload(input.file, ctx.config.MAX_UPLOAD_BYTES);
       const session = await createImportSession(ctx.db, {
         companyId: ctx.auth.companyId,
         fileName: upload.fileName,
-        content: upload.content,
+        chunks: upload.chunks,
+        maxBytes: ctx.config.MAX_UPLOAD_BYTES,
         comment: input.comment?.trim().slice(0, 1000) || null,
       });
       ctx.importWorker.wake();

@@ -19,7 +19,8 @@ export async function sessionReadyToCommit(db: Database) {
   const session = await createImportSession(db, {
     companyId,
     fileName: 'c.xlsx',
-    content: Buffer.from('PK\x03\x04'),
+    chunks: [Buffer.from('PK\x03\x04')],
+    maxBytes: 1024,
     comment: null,
   });
   const rows = [1, 2, 3, 4, 5].map((n) => [`user${n}@example.com`, `User ${n}`, `R${n}`]);

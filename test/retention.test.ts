@@ -1,6 +1,12 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { importRows, importSessions, rateLimits, uploadFiles } from '../drizzle/tables.js';
+import {
+  importRows,
+  importSessions,
+  rateLimits,
+  uploadFilePieces,
+  uploadFiles,
+} from '../drizzle/tables.js';
 import { purgeOldImports } from '../server/jobs/retention.js';
 import { purgeExpiredRateLimits } from '../server/rate-limit.js';
 import { createTestApp, type TestApp } from './app.js';
@@ -13,6 +19,34 @@ afterAll(async () => {
   await t.close();
 });
 
+/** An upload stored `daysAgo`, of one piece. */
+async function storedFile(companyId: string, daysAgo: number) {
+  const [file] = await t.db
+    .insert(uploadFiles)
+    .values({
+      companyId,
+      fileName: 'old.xlsx',
+      size: 4,
+      createdAt: new Date(Date.now() - daysAgo * 24 * 60 * 60 * 1000),
+    })
+    .returning();
+  if (!file) throw new Error('upload insert returned nothing');
+  await t.db
+    .insert(uploadFilePieces)
+    .values({ uploadFileId: file.id, piece: 0, content: Buffer.from('PK\x03\x04') });
+  return file;
+}
+
+/** Whether the upload is still stored, and how many of its pieces. */
+async function fileState(id: string) {
+  const files = await t.db.select().from(uploadFiles).where(eq(uploadFiles.id, id));
+  const pieces = await t.db
+    .select()
+    .from(uploadFilePieces)
+    .where(eq(uploadFilePieces.uploadFileId, id));
+  return { file: files.length, pieces: pieces.length };
+}
+
 /**
  * A session as it would be after an import, inserted directly (never busy, so the test app's
  * worker does not take it) with its stored file and one staged row.
@@ -22,10 +56,7 @@ async function sessionAt(
   stage: (typeof importSessions.$inferSelect)['stage'],
   daysAgo: number,
 ) {
-  const [file] = await t.db
-    .insert(uploadFiles)
-    .values({ companyId, fileName: 'old.xlsx', size: 4, content: Buffer.from('PK\x03\x04') })
-    .returning();
+  const file = await storedFile(companyId, daysAgo);
   const [session] = await t.db
     .insert(importSessions)
     .values({
@@ -71,6 +102,26 @@ describe('retention', () => {
     expect(await state(oldIdle.id)).toEqual({ stage: 'CANCELLED', rows: 0, file: 0 });
     expect(await state(recentEnded.id)).toEqual({ stage: 'FAILED', rows: 1, file: 1 });
     expect(await state(recentIdle.id)).toEqual({ stage: 'VALIDATION', rows: 1, file: 1 });
+    expect(await fileState(oldCompleted.uploadFileId ?? '')).toEqual({ file: 0, pieces: 0 });
+  });
+
+  it('purges old uploads that no session names, and keeps recent ones (an upload in flight)', async () => {
+    const company = await t.createTestCompany();
+    const oldOrphan = await storedFile(company.companyId, 8);
+    const recentOrphan = await storedFile(company.companyId, 0);
+    const named = await sessionAt(company.companyId, 'VALIDATION', 1);
+    // The session's file is as old as the orphan; being named keeps it.
+    await t.db
+      .update(uploadFiles)
+      .set({ createdAt: new Date(Date.now() - 8 * 24 * 60 * 60 * 1000) })
+      .where(eq(uploadFiles.id, named.uploadFileId ?? ''));
+
+    const purged = await purgeOldImports(t.db, 7);
+
+    expect(purged.orphanedUploads).toBe(1);
+    expect(await fileState(oldOrphan.id)).toEqual({ file: 0, pieces: 0 });
+    expect(await fileState(recentOrphan.id)).toEqual({ file: 1, pieces: 1 });
+    expect(await fileState(named.uploadFileId ?? '')).toEqual({ file: 1, pieces: 1 });
   });
 });
 

@@ -1,14 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
 import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
-import { copyUploadToFile } from '../server/import/read-upload.js';
 import {
   inPacedRowRanges,
   nextRangeUnits,
@@ -32,7 +27,8 @@ async function newSession() {
   return createImportSession(database.db, {
     companyId: company.companyId,
     fileName: 'staging.xlsx',
-    content: Buffer.from('PK\x03\x04'),
+    chunks: [Buffer.from('PK\x03\x04')],
+    maxBytes: 1024,
     comment: null,
   });
 }
@@ -70,38 +66,6 @@ describe('copyImportRows', () => {
     expect(await stagedRowNumbers(session.id)).toEqual([]);
     await copyImportRows(database.db, { id: session.id, attempt: session.attempt + 1 }, batch);
     expect(await stagedRowNumbers(session.id)).toEqual([2]);
-  });
-});
-
-describe('copyUploadToFile', () => {
-  it('copies the stored upload exactly, a piece a query, and says when it is gone', async () => {
-    const { companyId } = await createCompany(database.db, 'Pieces');
-    const content = randomBytes(10_001);
-    const session = await createImportSession(database.db, {
-      companyId,
-      fileName: 'p.xlsx',
-      content,
-      comment: null,
-    });
-    const directory = await mkdtemp(join(tmpdir(), 'muster-pieces-'));
-    try {
-      let pieces = 0;
-      const path = join(directory, 'copy.xlsx');
-      const uploadFileId = session.uploadFileId ?? '';
-      const copied = await copyUploadToFile(database.db, uploadFileId, path, {
-        pieceBytes: 1000,
-        onPiece: () => {
-          pieces += 1;
-        },
-      });
-      expect(copied).toBe(true);
-      expect(pieces).toBe(11);
-      expect((await readFile(path)).equals(content)).toBe(true);
-      const gone = await copyUploadToFile(database.db, randomUUID(), path, { onPiece: () => {} });
-      expect(gone).toBe(false);
-    } finally {
-      await rm(directory, { recursive: true, force: true });
-    }
   });
 });
 

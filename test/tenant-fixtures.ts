@@ -211,7 +211,12 @@ export async function mutate(
 
 /** How a table without a company_id column belongs to a company, for the snapshot. */
 type Scope = (
-  context: { companyId: string; sessionIds: Set<string>; tokenIds: string[] },
+  context: {
+    companyId: string;
+    sessionIds: Set<string>;
+    uploadFileIds: Set<string>;
+    tokenIds: string[];
+  },
   row: any,
 ) => boolean;
 
@@ -220,6 +225,8 @@ const SCOPES_WITHOUT_COMPANY: Record<string, Scope> = {
   // Staged rows, and the duplicates found among them, belong to their session.
   import_rows: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   import_row_duplicates: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
+  // An upload's pieces belong to the upload.
+  upload_file_pieces: ({ uploadFileIds }, row) => uploadFileIds.has(row.uploadFileId),
   // rate-limiter-flexible keys are `<prefix>:<token id>`.
   rate_limits: ({ tokenIds }, row) => tokenIds.some((id) => String(row.key).includes(id)),
   // Server-wide (the download signing secret): nobody's request may change it.
@@ -234,6 +241,11 @@ async function rowsByTable(db: Database, companyId: string) {
   const rowsOf = async (table: PgTable) => (await db.select().from(table as any)) as any[];
   const sessionIds = new Set(
     (await rowsOf(tables.importSessions))
+      .filter((row) => row.companyId === companyId)
+      .map((row) => row.id as string),
+  );
+  const uploadFileIds = new Set(
+    (await rowsOf(tables.uploadFiles))
       .filter((row) => row.companyId === companyId)
       .map((row) => row.id as string),
   );
@@ -252,7 +264,7 @@ async function rowsByTable(db: Database, companyId: string) {
       row,
       owned: hasCompany
         ? row.companyId === companyId
-        : Boolean(scope?.({ companyId, sessionIds, tokenIds }, row)),
+        : Boolean(scope?.({ companyId, sessionIds, uploadFileIds, tokenIds }, row)),
     }));
     result.push({ name, rows });
   }

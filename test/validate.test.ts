@@ -52,7 +52,8 @@ async function errorCodes(
   const session = await createImportSession(database.db, {
     companyId: company,
     fileName: 'v.xlsx',
-    content: Buffer.from('PK\x03\x04'),
+    chunks: [Buffer.from('PK\x03\x04')],
+    maxBytes: 1024,
     comment: null,
   });
   await copyImportRows(

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import {
   type ImportColumn,
   type ImportProgress,
   importRows,
+  uploadFilePieces,
   uploadFiles,
 } from '../../drizzle/tables.js';
 import { builtInFields, type UserField } from '../settings/fields.js';
@@ -29,39 +30,35 @@ export interface ReadUploadResult {
   rowCount: number;
 }
 
-/** Bytes of the stored upload fetched a query: 4 MB, 8 MB of hex on the wire. */
-const UPLOAD_PIECE_BYTES = 4 * 1024 * 1024;
-
 /**
- * Copies a stored upload to a file, a piece of `pieceBytes` a query, calling `onPiece` after
- * each: in one query, a 66 MB upload took 1.2 s (more on a busy machine) during which the
- * import reported nothing, and it was held in memory whole, as hex and as bytes. Returns
- * false when the upload is no longer stored.
+ * Copies a stored upload to a file, a piece a query, calling `onPiece` after each: in one
+ * query, a 66 MB upload took 1.2 s (more on a busy machine) during which the import reported
+ * nothing, and it was held in memory whole, as hex and as bytes. Returns false when the upload
+ * is no longer stored.
  */
 export async function copyUploadToFile(
   db: Database,
   uploadFileId: string,
   path: string,
-  { onPiece, pieceBytes = UPLOAD_PIECE_BYTES }: { onPiece(): void; pieceBytes?: number },
+  { onPiece }: { onPiece(): void },
 ): Promise<boolean> {
+  const [stored] = await db
+    .select({ id: uploadFiles.id })
+    .from(uploadFiles)
+    .where(eq(uploadFiles.id, uploadFileId));
+  if (!stored) return false;
   const file = await open(path, 'w');
   try {
-    for (let offset = 0; ; offset += pieceBytes) {
-      // substring() counts bytes from 1.
+    for (let piece = 0; ; piece += 1) {
       const [row] = await db
-        .select({
-          piece:
-            sql<Buffer>`substring(${uploadFiles.content} from ${offset + 1}::int for ${pieceBytes}::int)`.mapWith(
-              uploadFiles.content,
-            ),
-          size: sql<number>`octet_length(${uploadFiles.content})`.mapWith(Number),
-        })
-        .from(uploadFiles)
-        .where(eq(uploadFiles.id, uploadFileId));
-      if (!row) return false;
-      await file.write(row.piece);
+        .select({ content: uploadFilePieces.content })
+        .from(uploadFilePieces)
+        .where(
+          and(eq(uploadFilePieces.uploadFileId, uploadFileId), eq(uploadFilePieces.piece, piece)),
+        );
+      if (!row) return true;
+      await file.write(row.content);
       onPiece();
-      if (offset + pieceBytes >= row.size) return true;
     }
   } finally {
     await file.close();

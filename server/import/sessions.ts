@@ -1,21 +1,9 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import {
-  type ImportColumn,
-  importRows,
-  importSessions,
-  uploadFiles,
-} from '../../drizzle/tables.js';
-import {
-  EmptyFileError,
-  FileTooLargeError,
-  NotAWorkbookError,
-  NotFoundError,
-  SessionBusyError,
-  UnknownHeaderError,
-  WrongStageError,
-} from '../errors.js';
+import { type ImportColumn, importRows, importSessions } from '../../drizzle/tables.js';
+import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField, type UserField } from '../settings/fields.js';
+import { deleteUpload, storeUpload } from './upload.js';
 
 export type ImportSession = typeof importSessions.$inferSelect;
 export type ImportStage = ImportSession['stage'];
@@ -29,44 +17,30 @@ export const CANCELLABLE_STAGES: ImportStage[] = [
   'GROUP_ASSIGNMENT',
 ];
 
-const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
-const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
-
-/** The checks on the bytes that can be made before anything is stored. */
-export function checkUploadedFile(content: Buffer, maxBytes: number): void {
-  if (content.length === 0) throw new EmptyFileError();
-  if (content.length > maxBytes) throw new FileTooLargeError(maxBytes);
-  if (content.subarray(0, 4).equals(OLE2_MAGIC)) {
-    throw new NotAWorkbookError(
-      'The file is an old .xls workbook or a password-protected one. Save it from Excel as .xlsx without a password and upload it again.',
-    );
-  }
-  if (!content.subarray(0, 4).equals(ZIP_MAGIC)) throw new NotAWorkbookError();
-}
-
-/** Stores the upload and creates the session at UPLOAD, waiting for background work. */
+/**
+ * Stores the upload as it streams in (see storeUpload: checked, in pieces) and creates the
+ * session at UPLOAD, waiting for background work. When either fails, nothing is left stored.
+ */
 export async function createImportSession(
   db: Database,
-  input: { companyId: string; fileName: string; content: Buffer; comment: string | null },
+  input: {
+    companyId: string;
+    fileName: string;
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    maxBytes: number;
+    comment: string | null;
+    pieceBytes?: number;
+  },
 ): Promise<ImportSession> {
-  return db.transaction(async (tx) => {
-    const [file] = await tx
-      .insert(uploadFiles)
-      .values({
-        companyId: input.companyId,
-        fileName: input.fileName,
-        size: input.content.length,
-        content: input.content,
-      })
-      .returning({ id: uploadFiles.id });
-    if (!file) throw new Error('upload insert returned nothing');
-    const [session] = await tx
+  const upload = await storeUpload(db, input);
+  try {
+    const [session] = await db
       .insert(importSessions)
       .values({
         companyId: input.companyId,
-        uploadFileId: file.id,
-        fileName: input.fileName,
-        fileSize: input.content.length,
+        uploadFileId: upload.id,
+        fileName: upload.fileName,
+        fileSize: upload.size,
         comment: input.comment,
         stage: 'UPLOAD',
         busy: true,
@@ -75,7 +49,10 @@ export async function createImportSession(
       .returning();
     if (!session) throw new Error('session insert returned nothing');
     return session;
-  });
+  } catch (error) {
+    await deleteUpload(db, upload.id);
+    throw error;
+  }
 }
 
 export async function findImportSession(

@@ -1,36 +1,120 @@
+import { eq } from 'drizzle-orm';
 import type { FileUpload } from 'graphql-upload-ts';
-import { FileTooLargeError } from '../errors.js';
+import type { Database } from '../../drizzle/client.js';
+import { uploadFilePieces, uploadFiles } from '../../drizzle/tables.js';
+import { EmptyFileError, FileTooLargeError, NotAWorkbookError } from '../errors.js';
+
+/** Bytes of an upload stored a row: 4 MB, 8 MB of hex on the wire. */
+export const UPLOAD_PIECE_BYTES = 4 * 1024 * 1024;
+
+const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
+
+export interface StoredUpload {
+  id: string;
+  fileName: string;
+  size: number;
+}
 
 /**
- * Reads an upload into memory before the mutation responds (graphql-upload-ts deletes its
- * temporary file when the response closes). The size is capped while reading.
+ * The file of a multipart request, as its name and its bytes as they arrive. graphql-upload-ts
+ * deletes its temporary file when the response closes: store the bytes before responding.
  */
-export async function readUploadedFile(
+export async function receiveUpload(
   uploadPromise: Promise<FileUpload>,
   maxBytes: number,
-): Promise<{ fileName: string; content: Buffer }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let fileName = 'upload.xlsx';
+): Promise<{ fileName: string; chunks: AsyncIterable<Buffer> }> {
   try {
     const upload = await uploadPromise;
-    fileName = upload.filename || fileName;
-    for await (const chunk of upload.createReadStream()) {
-      size += (chunk as Buffer).length;
-      if (size > maxBytes) throw new FileTooLargeError(maxBytes);
-      chunks.push(chunk as Buffer);
-    }
+    return {
+      fileName: upload.filename || 'upload.xlsx',
+      chunks: chunksOf(upload, maxBytes),
+    };
   } catch (error) {
-    // graphql-upload-ts fails the upload itself when the file passes maxFileSize.
-    if (error instanceof FileTooLargeError || isUploadTooLarge(error)) {
-      throw new FileTooLargeError(maxBytes);
-    }
-    throw error;
+    throw isUploadTooLarge(error) ? new FileTooLargeError(maxBytes) : error;
   }
-  return { fileName, content: Buffer.concat(chunks) };
+}
+
+async function* chunksOf(upload: FileUpload, maxBytes: number): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of upload.createReadStream()) yield chunk as Buffer;
+  } catch (error) {
+    // graphql-upload-ts fails the stream itself when the file passes maxFileSize.
+    throw isUploadTooLarge(error) ? new FileTooLargeError(maxBytes) : error;
+  }
 }
 
 function isUploadTooLarge(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return code === 'FILE_TOO_LARGE' || (error as { status?: unknown }).status === 413;
+}
+
+/**
+ * Stores an upload as it streams in, `pieceBytes` a row, so that memory does not grow with the
+ * file. The first piece must start like an .xlsx (a zip); the whole must be at most
+ * `maxBytes` and not empty. Whatever fails (the checks, the client, the database), nothing of
+ * the upload is left stored.
+ */
+export async function storeUpload(
+  db: Database,
+  input: {
+    companyId: string;
+    fileName: string;
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+    maxBytes: number;
+    pieceBytes?: number;
+  },
+): Promise<StoredUpload> {
+  const pieceBytes = input.pieceBytes ?? UPLOAD_PIECE_BYTES;
+  const [file] = await db
+    .insert(uploadFiles)
+    .values({ companyId: input.companyId, fileName: input.fileName, size: 0 })
+    .returning({ id: uploadFiles.id });
+  if (!file) throw new Error('upload insert returned nothing');
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let piece = 0;
+  let size = 0;
+  const storePiece = async (content: Buffer) => {
+    if (piece === 0) checkWorkbookStart(content);
+    await db.insert(uploadFilePieces).values({ uploadFileId: file.id, piece, content });
+    piece += 1;
+  };
+  try {
+    for await (const chunk of input.chunks) {
+      size += chunk.length;
+      if (size > input.maxBytes) throw new FileTooLargeError(input.maxBytes);
+      pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      pendingBytes += chunk.length;
+      while (pendingBytes >= pieceBytes) {
+        const joined = Buffer.concat(pending, pendingBytes);
+        await storePiece(joined.subarray(0, pieceBytes));
+        pending = [joined.subarray(pieceBytes)];
+        pendingBytes -= pieceBytes;
+      }
+    }
+    if (size === 0) throw new EmptyFileError();
+    if (pendingBytes > 0) await storePiece(Buffer.concat(pending, pendingBytes));
+    await db.update(uploadFiles).set({ size }).where(eq(uploadFiles.id, file.id));
+    return { id: file.id, fileName: input.fileName, size };
+  } catch (error) {
+    await deleteUpload(db, file.id);
+    throw error;
+  }
+}
+
+/** Deletes a stored upload, its pieces with it. */
+export async function deleteUpload(db: Database, uploadFileId: string): Promise<void> {
+  await db.delete(uploadFiles).where(eq(uploadFiles.id, uploadFileId));
+}
+
+/** The check on an upload's first bytes: an .xlsx is a zip; an .xls or encrypted file is not. */
+function checkWorkbookStart(content: Buffer): void {
+  const start = content.subarray(0, 4);
+  if (start.equals(OLE2_MAGIC)) {
+    throw new NotAWorkbookError(
+      'The file is an old .xls workbook or a password-protected one. Save it from Excel as .xlsx without a password and upload it again.',
+    );
+  }
+  if (!start.equals(ZIP_MAGIC)) throw new NotAWorkbookError();
 }

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNotNull, lt, notInArray } from 'drizzle-orm';
+import { and, eq, exists, inArray, isNotNull, lt, not, notInArray } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { importRows, importSessions, uploadFiles } from '../../drizzle/tables.js';
 import { CANCELLED } from '../import/sessions.js';
@@ -9,13 +9,15 @@ const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
 /**
  * Keeps the database from growing without bound: sessions idle longer than the retention
  * period are cancelled, and ended sessions older than it lose their staged rows and stored
- * upload. The sessions themselves stay, as the history of imports.
+ * upload. The sessions themselves stay, as the history of imports. An upload older than the
+ * period that no session names (the server stopped between storing it and creating its
+ * session) goes too.
  */
 export async function purgeOldImports(
   db: Database,
   retentionDays: number,
   now = new Date(),
-): Promise<{ cancelled: number; purged: number }> {
+): Promise<{ cancelled: number; purged: number; orphanedUploads: number }> {
   const cutoff = new Date(now.getTime() - retentionDays * 24 * 60 * 60 * 1000);
   const cancelled = await db
     .update(importSessions)
@@ -54,7 +56,27 @@ export async function purgeOldImports(
       );
     });
   }
-  return { cancelled: cancelled.length, purged: ended.length };
+  const orphanedUploads = await db
+    .delete(uploadFiles)
+    .where(
+      and(
+        lt(uploadFiles.createdAt, cutoff),
+        not(
+          exists(
+            db
+              .select({ id: importSessions.id })
+              .from(importSessions)
+              .where(eq(importSessions.uploadFileId, uploadFiles.id)),
+          ),
+        ),
+      ),
+    )
+    .returning({ id: uploadFiles.id });
+  return {
+    cancelled: cancelled.length,
+    purged: ended.length,
+    orphanedUploads: orphanedUploads.length,
+  };
 }
 
 /** Runs purgeOldImports (and purges spent rate-limit counters) now and then hourly; returns the function that stops it. */
