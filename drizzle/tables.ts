@@ -216,7 +216,7 @@ export const uploadFiles = pgTable('upload_files', {
 });
 
 /**
- * An upload's bytes, in pieces of a few MB numbered from 0: stored as they stream in and
+ * An upload's bytes, in pieces of 1 MB (UPLOAD_PIECE_BYTES) numbered from 0: stored as they stream in and
  * read back one at a time, so no step holds a whole file (as bytes, and as hex on the wire).
  */
 export const uploadFilePieces = pgTable(
