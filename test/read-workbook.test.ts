@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +10,11 @@ import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keepReaderWarm, readWorkbookInWorker } from '../server/import/read-in-worker.js';
+import {
+  keepReaderWarm,
+  READER_NICENESS,
+  readWorkbookInWorker,
+} from '../server/import/read-in-worker.js';
 import {
   convertCellValue,
   type ReadEvent,
@@ -622,6 +627,23 @@ describe('readWorkbookInWorker', () => {
     expect(relayed.rows).toEqual(direct.rows);
     expect(relayed.rows).toHaveLength(50);
     expect(relayed.progress.map((event) => event.phase)).toContain('INFLATING');
+  });
+
+  it('reads in a thread niced below the server, so requests go first (Linux)', async () => {
+    const path = await usersWorkbook(20);
+    let nicedThreads: string[] = [];
+    await readWorkbookInWorker(path, limits, async () => {
+      if (nicedThreads.length > 0) return;
+      nicedThreads = (await readdir('/proc/self/task')).filter((threadId) => {
+        const stat = readFileSync(`/proc/self/task/${threadId}/stat`, 'utf8');
+        // Fields after "(comm) ": state is the 1st, nice the 17th.
+        const nice = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16];
+        return Number(nice) === READER_NICENESS;
+      });
+    });
+    expect(nicedThreads.length).toBeGreaterThanOrEqual(1);
+    // The process itself keeps its priority.
+    expect(getPriority()).toBe(0);
   });
 
   it('reads with workers started ahead when the reader is kept warm', async () => {

@@ -16,6 +16,8 @@ export interface ReadWorkerOptions {
 const DEFAULT_MAX_OLD_GENERATION_SIZE_MB = 512;
 /** 'rows' events in flight before the worker waits for `onEvent` to catch up. */
 const MAX_PENDING_BATCHES = 4;
+/** The reader thread's nice value, above the rest of the server's (0): see read-worker.ts. */
+export const READER_NICENESS = 10;
 /** The worker reports its own TIME_LIMIT; this much later it is terminated instead. */
 const TERMINATION_GRACE_MS = 2000;
 

@@ -1,4 +1,7 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
+import { READER_NICENESS } from './read-in-worker.js';
 import {
   type ReadEvent,
   type ReadLimits,
@@ -79,6 +82,25 @@ async function read({ filePath, limits, maxPendingBatches }: ReadWorkerJob): Pro
     port?.removeAllListeners('message');
   }
 }
+
+/**
+ * The reader yields the CPU to requests. On two cores the reader thread, the main thread
+ * (staging its rows, answering requests) and Postgres share them while a file is read; at
+ * normal priority a `{ viewer }` query waited for the reader (bench, 100k rows: p95 27 ms
+ * during the read, 6 ms idle; niced: 17 ms), and the read was no faster for it. Linux lets
+ * a thread lower its own priority without privileges; where there is no /proc/thread-self
+ * (not Linux), or the call fails, the reader runs at normal priority.
+ */
+function lowerReaderPriority(): void {
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isSafeInteger(threadId) && threadId > 0) setPriority(threadId, READER_NICENESS);
+  } catch {
+    // Not Linux: nothing to do.
+  }
+}
+
+lowerReaderPriority();
 
 // Loaded (tsx has compiled the reader and exceljs): a spare worker is now ready at once.
 post({ type: 'started' });
