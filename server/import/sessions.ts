@@ -3,7 +3,7 @@ import type { Database } from '../../drizzle/client.js';
 import { type ImportColumn, importRows, importSessions } from '../../drizzle/tables.js';
 import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField, type UserField } from '../settings/fields.js';
-import { deleteUpload, storeUpload } from './upload.js';
+import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
 
 export type ImportSession = typeof importSessions.$inferSelect;
 export type ImportStage = ImportSession['stage'];
@@ -23,14 +23,7 @@ export const CANCELLABLE_STAGES: ImportStage[] = [
  */
 export async function createImportSession(
   db: Database,
-  input: {
-    companyId: string;
-    fileName: string;
-    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-    maxBytes: number;
-    comment: string | null;
-    pieceBytes?: number;
-  },
+  input: UploadToStore & { comment: string | null },
 ): Promise<ImportSession> {
   const upload = await storeUpload(db, input);
   try {

@@ -9,10 +9,20 @@ import { EmptyFileError, FileTooLargeError, NotAWorkbookError } from '../errors.
  * PGlite runs one at a time: with 4 MB pieces, other requests waited up to 0.9 s during an
  * upload and the read's first progress came 0.66 s late; with 1 MB, 0.3 s at most.
  */
-export const UPLOAD_PIECE_BYTES = 1024 * 1024;
+const UPLOAD_PIECE_BYTES = 1024 * 1024;
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
+
+/** An upload to store: whose, under what name, its bytes as they arrive, and the checks' limits. */
+export interface UploadToStore {
+  companyId: string;
+  fileName: string;
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  maxBytes: number;
+  /** Bytes a stored piece; tests make it small. */
+  pieceBytes?: number;
+}
 
 export interface StoredUpload {
   id: string;
@@ -59,16 +69,7 @@ function isUploadTooLarge(error: unknown): boolean {
  * `maxBytes` and not empty. Whatever fails (the checks, the client, the database), nothing of
  * the upload is left stored.
  */
-export async function storeUpload(
-  db: Database,
-  input: {
-    companyId: string;
-    fileName: string;
-    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
-    maxBytes: number;
-    pieceBytes?: number;
-  },
-): Promise<StoredUpload> {
+export async function storeUpload(db: Database, input: UploadToStore): Promise<StoredUpload> {
   const pieceBytes = input.pieceBytes ?? UPLOAD_PIECE_BYTES;
   const [file] = await db
     .insert(uploadFiles)
