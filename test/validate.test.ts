@@ -1,13 +1,13 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../drizzle/client.js';
+import { type DatabaseHandle, queryRows } from '../drizzle/client.js';
 import { type ImportColumn, importRows, users } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { groupSql } from '../server/import/assign-groups.js';
 import { validateRows, writePreview } from '../server/import/preview.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
-import { countRows, findDuplicateRows } from '../server/import/validate.js';
+import { countRows, findDuplicateRows, nfcSql } from '../server/import/validate.js';
 import { createTestDatabase } from './database.js';
 
 let database: DatabaseHandle;
@@ -169,4 +169,30 @@ describe('validateRows', () => {
       expect(actions).toEqual(['CREATE', ...Array.from({ length: 8 }, () => 'SKIP')]);
     },
   );
+});
+
+describe('nfcSql', () => {
+  // It skips normalize() for text already in NFC, so it must give what normalize() gives.
+  it('gives what normalize(text, NFC) gives, for text in NFC or not', async () => {
+    const texts = [
+      'ann@example.com',
+      'Zo\u00eb',
+      'Zoe\u0308',
+      '\u1100\u1161\u11a8',
+      'A\u030a\u0301',
+      '\u212b',
+      '',
+      null,
+    ];
+    for (const text of texts) {
+      const [row] = await queryRows<{ fast: string | null; full: string | null }>(
+        database.db,
+        sql`select ${nfcSql(sql`${text}::text`)} as fast, normalize(${text}::text, NFC) as full`,
+      );
+      expect(row).toEqual({
+        fast: text?.normalize('NFC') ?? null,
+        full: text?.normalize('NFC') ?? null,
+      });
+    }
+  });
 });

@@ -42,14 +42,18 @@ function ruleMatchesSql(rule: DistributionRule, value: SQL): SQL {
 export interface GroupSql {
   /** The first matching rule's id, or null. */
   ruleId: SQL;
-  /** The group the row gets: an existing user keeps theirs, else the first match's. */
-  groupId: SQL;
+  /**
+   * The group a row gets from the rule id `ruleId` computed it (a column, so the rules are
+   * tested once a row) and its existing user's group `userGroupId` (null for a new user): an
+   * existing user keeps theirs, else the first match's.
+   */
+  groupOf(ruleId: SQL, userGroupId: SQL): SQL;
 }
 
 /**
- * The company's rules, in order, first match wins, as two CASE expressions over a staged row
- * `r` and its existing user `u`: written out from the rules as they are now, so a row costs a
- * few comparisons and no lookup. (The caller reads the rules' hash before this, so a rule
+ * The company's rules, in order, first match wins, as a CASE expression over a staged row `r`
+ * and its existing user `u` that names the rule, and one that maps that rule to its group:
+ * written out from the rules as they are now, so a row costs a few comparisons and no lookup. (The caller reads the rules' hash before this, so a rule
  * changed meanwhile makes the preview look stale, never fresh.)
  */
 export async function groupSql(
@@ -62,19 +66,19 @@ export async function groupSql(
     .where(eq(distributionRules.companyId, session.companyId))
     .orderBy(asc(distributionRules.position));
   if (rules.length === 0) {
-    return { ruleId: sql`null::uuid`, groupId: sql`u.training_group_id` };
+    return { ruleId: sql`null::uuid`, groupOf: (_ruleId, userGroupId) => userGroupId };
   }
-  const tests = rules.map((rule) =>
-    ruleMatchesSql(rule, fieldValueSql(session.columns, rule.fieldKey)),
+  const tests = rules.map(
+    (rule) =>
+      sql`when ${ruleMatchesSql(rule, fieldValueSql(session.columns, rule.fieldKey))} then ${rule.id}::uuid`,
   );
-  const caseOf = (pick: (rule: DistributionRule) => string) =>
-    sql`case ${sql.join(
-      rules.map((rule, index) => sql`when ${tests[index]} then ${pick(rule)}::uuid`),
-      sql` `,
-    )} end`;
+  const groupOfRule = rules.map(
+    (rule) => sql`when ${rule.id}::uuid then ${rule.trainingGroupId}::uuid`,
+  );
   return {
-    ruleId: caseOf((rule) => rule.id),
-    groupId: sql`coalesce(u.training_group_id, ${caseOf((rule) => rule.trainingGroupId)})`,
+    ruleId: sql`case ${sql.join(tests, sql` `)} end`,
+    groupOf: (ruleId, userGroupId) =>
+      sql`coalesce(${userGroupId}, case ${ruleId} ${sql.join(groupOfRule, sql` `)} end)`,
   };
 }
 
@@ -95,12 +99,19 @@ export async function assignGroups(
     set matched_rule_id = assigned.rule_id,
         training_group_id = assigned.group_id
     from (
-      select r.row_number, ${groups.ruleId} as rule_id, ${groups.groupId} as group_id
-      from import_rows r
-      -- By primary key, row by row: a hash join would read all the company's users per range
-      -- (LIMIT keeps the planner from making it one, see preview.ts).
-      left join lateral (select * from users u where u.id = r.user_id limit 1) u on true
-      where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
+      select matched.row_number, matched.rule_id,
+        ${groups.groupOf(sql`matched.rule_id`, sql`matched.user_group_id`)} as group_id
+      from (
+        select r.row_number, ${groups.ruleId} as rule_id, u.training_group_id as user_group_id
+        from import_rows r
+        -- By primary key, row by row: a hash join would read all the company's users per range
+        -- (LIMIT keeps the planner from making it one, see preview.ts).
+        left join lateral (select * from users u where u.id = r.user_id limit 1) u on true
+        where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
+        -- OFFSET 0 keeps this level apart: merged into the one above, the rules would be
+        -- tested again for the group.
+        offset 0
+      ) matched
     ) assigned
     where target.session_id = ${session.id} and target.row_number = assigned.row_number
       ${inRangeSql(sql`target.row_number`, range)}

@@ -12,6 +12,7 @@ import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
 import { inPacedRowRanges, inRangeSql, type RangePace, type RowRange } from './row-ranges.js';
+import { nfcSql } from './validate.js';
 
 export interface CommitTarget {
   id: string;
@@ -135,7 +136,7 @@ async function upsertRange(
     sql`
     with upserted as (
       insert into users (company_id, email, user_name, reference, custom_values, training_group_id)
-      select ${target.companyId}::uuid, normalize(btrim(${email}), NFC), ${userName}, ${reference},
+      select ${target.companyId}::uuid, ${nfcSql(sql`btrim(${email})`)}, ${userName}, ${reference},
         ${customValuesSql(target.columns)}, r.training_group_id
       from import_rows r
       where r.session_id = ${target.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}

@@ -68,7 +68,7 @@ export async function writePreview(
         case when r.new_errors is null then ${actionSql(session.columns)} else 'SKIP' end as action,
         u.id as user_id,
         case when r.new_errors is null then ${groups.ruleId} end as rule_id,
-        case when r.new_errors is null then ${groups.groupId} end as group_id
+        u.training_group_id as user_group_id
       from checked r
       -- A lookup per row by the unique index: a hash join would read all the company's users
       -- for every range (a million users: 3 s a range of 10,000 rows). LIMIT keeps the
@@ -81,11 +81,18 @@ export async function writePreview(
           and lower(u.email) = ${emailKeySql(cellSql(columnOf(session.columns, 'email')))}
         limit 1
       ) u on true
+    ),
+    -- The group from the rule found above (previewed is materialized: the rules are tested
+    -- once a row).
+    grouped as (
+      select p.*,
+        case when p.errors is null then ${groups.groupOf(sql`p.rule_id`, sql`p.user_group_id`)} end as group_id
+      from previewed p
     )
     update import_rows target
     set errors = p.errors, action = p.action, user_id = p.user_id,
         matched_rule_id = p.rule_id, training_group_id = p.group_id
-    from previewed p
+    from grouped p
     where target.session_id = ${session.id} and target.row_number = p.row_number
       ${inRangeSql(sql`target.row_number`, range)}
       and (p.old_errors is distinct from p.errors

@@ -33,9 +33,17 @@ export function invalidEmailSql(email: SQL): SQL {
       and (length(split_part(${email}, '@', 1)) > 64 or split_part(${email}, '@', 2) ~ '[^.]{64}')))`;
 }
 
+/**
+ * Text in Unicode NFC. `normalize()` costs ~1.4 µs even on ASCII text (a third of a row's
+ * validation); `is nfc normalized` answers most text from a quick check, so only text that is
+ * not in NFC yet is normalized. Same result as `normalize(text, NFC)`.
+ */
+export const nfcSql = (text: SQL) =>
+  sql`(case when ${text} is nfc normalized then ${text} else normalize(${text}, NFC) end)`;
+
 /** The key a company's users are matched on: trimmed, NFC-normalized, lower case. */
 export const emailKeySql = (email: ReturnType<typeof cellSql>) =>
-  sql`lower(normalize(btrim(${email}), NFC))`;
+  sql`lower(${nfcSql(sql`btrim(${email})`)})`;
 
 type ErrorSql = ReturnType<typeof sql>;
 
