@@ -43,10 +43,14 @@ const SCRATCH_TABLES = `
 const CUSTOM_KEYS = HEADERS.slice(3).map((header) => `'${header}'`);
 const CUSTOM_VALUES = HEADERS.slice(3).map((_, index) => `r.cells ->> ${index + 3}`);
 
+/** The email as the commit stores it: trimmed, NFC (normalize() only when not in NFC yet). */
+const EMAIL = `(case when btrim(r.cells ->> 0) is nfc normalized then btrim(r.cells ->> 0)
+  else normalize(btrim(r.cells ->> 0), NFC) end)`;
+
 /** The commit's statement, reduced to its essentials: every row with an email, one upsert. */
 const UPSERT = `
   insert into bench_users (company_id, email, user_name, reference, custom_values, training_group_id)
-  select '${COMPANY_ID}'::uuid, normalize(btrim(r.cells ->> 0), NFC), r.cells ->> 1, r.cells ->> 2,
+  select '${COMPANY_ID}'::uuid, ${EMAIL}, r.cells ->> 1, r.cells ->> 2,
     jsonb_strip_nulls(jsonb_object(array[${CUSTOM_KEYS.join(', ')}], array[${CUSTOM_VALUES.join(', ')}]::text[])),
     null
   from bench_rows r
