@@ -1,5 +1,8 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { sql } from 'drizzle-orm';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { queryRows } from '../drizzle/client.js';
 import { users } from '../drizzle/tables.js';
 import { createTestApp, type TestApp, type TestCompany } from './app.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
@@ -178,6 +181,17 @@ async function previewOf(company: TestCompany, id: string): Promise<Record<strin
       `${node.action} ${node.trainingGroup?.name ?? '-'}`,
     ]),
   );
+}
+
+/** How many rows of a session are staged, and how many have a preview. */
+async function stagedCounts(id: string): Promise<{ rows: number; previews: number }> {
+  const sessionId = decodeGlobalID(id).id;
+  const [counts] = await queryRows<{ rows: number; previews: number }>(
+    t.db,
+    sql`select (select count(*)::int from import_rows where session_id = ${sessionId}) as rows,
+      (select count(*)::int from import_row_previews where session_id = ${sessionId}) as previews`,
+  );
+  return counts ?? { rows: -1, previews: -1 };
 }
 
 /** GETs a signed link over real HTTP (no token) and opens the .xlsx. */
@@ -580,7 +594,31 @@ describe('the import wizard, end to end', () => {
       expect(await continueFrom(company, id, path[stop] as string)).toMatchObject({
         code: 'WRONG_STAGE',
       });
+      // Nothing of the file stays staged: no row, and no preview computed from one.
+      expect(await stagedCounts(id)).toEqual({ rows: 0, previews: 0 });
     }
     expect(await companyUsers(company)).toEqual(before);
+  });
+
+  it('redoes a validation step that was cut short (a crash), giving the same preview', async () => {
+    const { company } = await companyWithSettings();
+    const { id, validated } = await startAndValidate(company);
+    const preview = await previewOf(company, id);
+    const sessionId = decodeGlobalID(id).id;
+    // As a process that died half-way through the step leaves it: claimed, its lease run
+    // out, part of the previews written (and the rest not).
+    await t.db.execute(sql`delete from import_row_previews
+      where session_id = ${sessionId} and row_number > 4`);
+    await t.db.execute(sql`update import_sessions
+      set busy = true, step = 'VALIDATE', lease_owner = 'dead-process',
+          lease_expires_at = now() - interval '1 second', stage = 'VALIDATION'
+      where id = ${sessionId}`);
+    const redone = await waitUntilIdle(company, id);
+    expect(redone).toEqual(validated);
+    expect(await previewOf(company, id)).toEqual(preview);
+    expect(await stagedCounts(id)).toEqual({
+      rows: validated.rowCount,
+      previews: validated.rowCount,
+    });
   });
 });

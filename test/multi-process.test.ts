@@ -586,7 +586,7 @@ describe('server processes sharing one Postgres database', () => {
     // Both previews were made before either commit: every row is new.
     for (const { sessionId, file } of imports) {
       const actions = await sql<{ action: string; count: number }[]>`
-        select action, count(*)::int as count from import_rows
+        select action, count(*)::int as count from import_row_previews
         where session_id = ${sessionId} group by action`;
       expect(actions).toEqual([{ action: 'CREATE', count: file.rows.length }]);
     }

@@ -1,7 +1,7 @@
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
-import { importRows, importSessions } from '../drizzle/tables.js';
+import { importRowPreviews, importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
 import {
@@ -79,10 +79,18 @@ describe('inPacedRowRanges', () => {
       session,
       rowNumbers.map((rowNumber) => ({ rowNumber, cells: ['a@b.c', 'A', String(rowNumber)] })),
     );
-    await database.db
-      .update(importRows)
-      .set({ errors: [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }] })
-      .where(and(eq(importRows.sessionId, session.id), eq(importRows.rowNumber, 6)));
+    // As validation previews them: row 6 with an error.
+    await database.db.insert(importRowPreviews).values(
+      rowNumbers.map((rowNumber) => ({
+        sessionId: session.id,
+        rowNumber,
+        errors:
+          rowNumber === 6
+            ? [{ columnIndex: 0, code: 'REQUIRED', message: 'x', value: null }]
+            : null,
+        action: rowNumber === 6 ? 'SKIP' : 'CREATE',
+      })),
+    );
     return session;
   }
 

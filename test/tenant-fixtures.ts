@@ -222,8 +222,9 @@ type Scope = (
 
 const SCOPES_WITHOUT_COMPANY: Record<string, Scope> = {
   companies: ({ companyId }, row) => row.id === companyId,
-  // Staged rows, and the duplicates found among them, belong to their session.
+  // Staged rows, their previews and the duplicates found among them belong to their session.
   import_rows: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
+  import_row_previews: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   import_row_duplicates: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   // An upload's pieces belong to the upload.
   upload_file_pieces: ({ uploadFileIds }, row) => uploadFileIds.has(row.uploadFileId),

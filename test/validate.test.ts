@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../drizzle/client.js';
-import { type ImportColumn, importRows, users } from '../drizzle/tables.js';
+import { type ImportColumn, importRowPreviews, users } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { groupSql } from '../server/import/assign-groups.js';
 import { validateRows, writePreview } from '../server/import/preview.js';
@@ -64,13 +64,13 @@ async function errorCodes(
   const counts = await validate({ id: session.id, companyId: company, columns }, how);
   const staged = await database.db
     .select({
-      rowNumber: importRows.rowNumber,
-      errors: importRows.errors,
-      action: importRows.action,
+      rowNumber: importRowPreviews.rowNumber,
+      errors: importRowPreviews.errors,
+      action: importRowPreviews.action,
     })
-    .from(importRows)
-    .where(eq(importRows.sessionId, session.id))
-    .orderBy(importRows.rowNumber);
+    .from(importRowPreviews)
+    .where(eq(importRowPreviews.sessionId, session.id))
+    .orderBy(importRowPreviews.rowNumber);
   return {
     counts,
     codes: staged.map((row) => (row.errors ?? []).map((error) => error.code)),

@@ -95,7 +95,7 @@ export async function assignGroups(
   range?: RowRange,
 ): Promise<void> {
   await db.execute(sql`
-    update import_rows target
+    update import_row_previews target
     set matched_rule_id = assigned.rule_id,
         training_group_id = assigned.group_id
     from (
@@ -104,10 +104,11 @@ export async function assignGroups(
       from (
         select r.row_number, ${groups.ruleId} as rule_id, u.training_group_id as user_group_id
         from import_rows r
+        join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
         -- By primary key, row by row: a hash join would read all the company's users per range
         -- (LIMIT keeps the planner from making it one, see preview.ts).
-        left join lateral (select * from users u where u.id = r.user_id limit 1) u on true
-        where r.session_id = ${session.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
+        left join lateral (select * from users u where u.id = p.user_id limit 1) u on true
+        where r.session_id = ${session.id} and p.errors is null ${inRangeSql(sql`r.row_number`, range)}
         -- OFFSET 0 keeps this level apart: merged into the one above, the rules would be
         -- tested again for the group.
         offset 0

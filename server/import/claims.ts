@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { importRows, importSessions } from '../../drizzle/tables.js';
+import { importSessions } from '../../drizzle/tables.js';
+import { deleteStagedRows } from './rows.js';
 
 /** A process's claim on a session's background work: valid while `attempt` is current. */
 export interface Claim {
@@ -36,7 +37,7 @@ export async function failClaimedStep(
       .where(and(eq(importSessions.id, claim.id), eq(importSessions.attempt, claim.attempt)))
       .for('update');
     if (!current) return false;
-    await tx.delete(importRows).where(eq(importRows.sessionId, claim.id));
+    await deleteStagedRows(tx, [claim.id]);
     await tx
       .update(importSessions)
       .set({

@@ -86,7 +86,7 @@ export async function commitImport(
     const [counts] = await queryRows<{ invalid: number }>(
       tx,
       sql`select count(*)::int as invalid
-          from import_rows where session_id = ${target.id} and errors is not null`,
+          from import_row_previews where session_id = ${target.id} and errors is not null`,
     );
     if (created + updated > 0) await bumpUsersVersion(tx, target.companyId);
     const result: ImportResult = {
@@ -137,17 +137,18 @@ async function upsertRange(
     with upserted as (
       insert into users (company_id, email, user_name, reference, custom_values, training_group_id)
       select ${target.companyId}::uuid, ${nfcSql(sql`btrim(${email})`)}, ${userName}, ${reference},
-        ${customValuesSql(target.columns)}, r.training_group_id
+        ${customValuesSql(target.columns)}, p.training_group_id
       from import_rows r
-      where r.session_id = ${target.id} and r.errors is null ${inRangeSql(sql`r.row_number`, range)}
+      join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
+      where r.session_id = ${target.id} and p.errors is null ${inRangeSql(sql`r.row_number`, range)}
         -- The preview is current (see above): an UNCHANGED row changes nothing, unless its
         -- user has no group yet and a rule gives one. Skipping the rest spares a re-import
         -- of an unchanged file its conflict checks.
         -- (A lookup by primary key, LIMIT keeping it one: as an EXISTS the planner hashed
         -- every user of the company for every range, 0.4 s a range at a million users.)
-        and (r.action in ('CREATE', 'UPDATE')
-          or (r.training_group_id is not null
-            and (select u.training_group_id is null from users u where u.id = r.user_id limit 1)))
+        and (p.action in ('CREATE', 'UPDATE')
+          or (p.training_group_id is not null
+            and (select u.training_group_id is null from users u where u.id = p.user_id limit 1)))
       on conflict (company_id, lower(email)) do update set
         user_name = excluded.user_name,
         reference = excluded.reference,

@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import type { ImportColumn } from '../../drizzle/tables.js';
+import { type ImportColumn, importRowPreviews } from '../../drizzle/tables.js';
 import { type GroupSql, groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { actionSql } from './review.js';
@@ -19,7 +19,8 @@ export interface PreviewOptions {
   /**
    * Check the rows first (stage 3), with the duplicates findDuplicateRows recorded so far;
    * otherwise their errors stay as validation left them and only actions, users and groups
-   * are recomputed.
+   * are recomputed. Without `onlyDuplicates`, this is the rows' first preview, inserted: the
+   * rows must have none (clearPreviews, at the start of validation).
    */
   validate: boolean;
   /**
@@ -31,13 +32,18 @@ export interface PreviewOptions {
   groups: GroupSql;
 }
 
+/** Deletes a session's previews: validation starts over, and inserts them again. */
+export async function clearPreviews(db: Database, sessionId: string): Promise<void> {
+  await db.delete(importRowPreviews).where(eq(importRowPreviews.sessionId, sessionId));
+}
+
 /**
- * Writes the preview of an import on its staged rows in one statement: each row's errors
+ * Writes the preview of an import's staged rows in one statement: each row's errors
  * (validation), its action and the existing user it updates (review), and the group the rules
  * give it (group assignment). A row with errors is SKIP, with no user and no group. Validation
- * computes all of it in one pass, so that the review and the group preview that follow have
- * nothing left to do unless the users or rules change meanwhile (see preview-basis.ts).
- * Writes only the rows whose preview changes.
+ * computes all of it in one pass and inserts it (import_row_previews), so that the review and
+ * the group preview that follow have nothing left to do unless the users or rules change
+ * meanwhile (see preview-basis.ts); those later passes update only the previews that change.
  */
 export async function writePreview(
   db: Database,
@@ -45,26 +51,31 @@ export async function writePreview(
   options: PreviewOptions,
 ): Promise<void> {
   const { groups, range } = options;
-  const checked = options.validate
-    ? sql`select r.*, ${rowErrorsSql(session)} as new_errors
-          from (
-            select r.*, d.first_email_row, d.first_reference_row
-            from import_rows r ${duplicatesJoinSql()}
-            where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
-              ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}
-          ) r`
-    : sql`select r.*, r.errors as new_errors
+  const firstPreview = options.validate && !options.onlyDuplicates;
+  const rows = firstPreview
+    ? sql`select r.session_id, r.row_number, r.cells, d.first_email_row, d.first_reference_row,
+            null::jsonb as old_errors, null::text as old_action, null::uuid as old_user_id,
+            null::uuid as old_rule_id, null::uuid as old_group_id
+          from import_rows r ${duplicatesJoinSql()}
+          where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}`
+    : sql`select r.session_id, r.row_number, r.cells,
+            ${options.validate ? sql`d.first_email_row, d.first_reference_row,` : sql``}
+            p.errors as old_errors, p.action as old_action, p.user_id as old_user_id,
+            p.matched_rule_id as old_rule_id, p.training_group_id as old_group_id
           from import_rows r
-          where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}`;
-  await db.execute(sql`
+          join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
+          ${options.validate ? duplicatesJoinSql() : sql``}
+          where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
+            ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}`;
+  const computed = sql`
     with checked as materialized (
       -- Materialized: the errors are computed once per row, not once per use below.
-      ${checked}
+      select r.*, ${options.validate ? rowErrorsSql(session) : sql`r.old_errors`} as new_errors
+      from (${rows}) r
     ),
     previewed as materialized (
       select r.row_number, r.new_errors as errors,
-        r.errors as old_errors, r.action as old_action, r.user_id as old_user_id,
-        r.matched_rule_id as old_rule_id, r.training_group_id as old_group_id,
+        r.old_errors, r.old_action, r.old_user_id, r.old_rule_id, r.old_group_id,
         case when r.new_errors is null then ${actionSql(session.columns)} else 'SKIP' end as action,
         u.id as user_id,
         case when r.new_errors is null then ${groups.ruleId} end as rule_id,
@@ -88,8 +99,17 @@ export async function writePreview(
       select p.*,
         case when p.errors is null then ${groups.groupOf(sql`p.rule_id`, sql`p.user_group_id`)} end as group_id
       from previewed p
-    )
-    update import_rows target
+    )`;
+  if (firstPreview) {
+    await db.execute(sql`${computed}
+      insert into import_row_previews
+        (session_id, row_number, errors, action, user_id, matched_rule_id, training_group_id)
+      select ${session.id}::uuid, p.row_number, p.errors, p.action, p.user_id, p.rule_id, p.group_id
+      from grouped p`);
+    return;
+  }
+  await db.execute(sql`${computed}
+    update import_row_previews target
     set errors = p.errors, action = p.action, user_id = p.user_id,
         matched_rule_id = p.rule_id, training_group_id = p.group_id
     from grouped p
@@ -112,6 +132,7 @@ export async function validateRows(
   session: { id: string; companyId: string; columns: ImportColumn[] },
   { rangeRows }: { rangeRows?: number } = {},
 ): Promise<{ valid: number; invalid: number }> {
+  await clearPreviews(db, session.id);
   await findDuplicateRows(db, session);
   const groups = await groupSql(db, session);
   if (rangeRows) {

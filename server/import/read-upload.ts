@@ -7,13 +7,13 @@ import type { Database } from '../../drizzle/client.js';
 import {
   type ImportColumn,
   type ImportProgress,
-  importRows,
   uploadFilePieces,
   uploadFiles,
 } from '../../drizzle/tables.js';
 import { builtInFields, type UserField } from '../settings/fields.js';
 import { readWorkbookInWorker } from './read-in-worker.js';
 import { type ReadLimits, WorkbookReadError } from './read-workbook.js';
+import { deleteStagedRows } from './rows.js';
 import type { ImportSession } from './sessions.js';
 import { matchColumns } from './sessions.js';
 import { copyImportRows } from './stage-rows.js';
@@ -74,7 +74,7 @@ export async function readUpload(
   session: ImportSession,
   options: ReadUploadOptions,
 ): Promise<ReadUploadResult> {
-  await db.delete(importRows).where(eq(importRows.sessionId, session.id));
+  await deleteStagedRows(db, [session.id]);
   const { uploadFileId } = session;
   const path = join(tmpdir(), `muster-${session.id}-${randomBytes(4).toString('hex')}.xlsx`);
   const preparing: ImportProgress = { phase: 'INFLATING', done: 0, total: session.fileSize };

@@ -32,7 +32,8 @@ export function nextRangeUnits(units: number, elapsedMs: number, targetMs: numbe
 }
 
 /**
- * Calls `work` over the session's staged rows (only the valid ones with `validOnly`) in
+ * Calls `work` over the session's staged rows (only the valid ones with `validOnly`, by their
+ * preview) in
  * consecutive ranges, in row order, with how many rows each holds; returns how many rows
  * there were in all. Each range is found when it is needed, by a keyset step on the primary
  * key from the end of the one before (an index scan of the range's rows): nothing scans all
@@ -58,7 +59,7 @@ export async function inPacedRowRanges(
       db,
       sql`select min(row_number)::int as "from", max(row_number)::int as "to", count(*)::int as rows
           from (
-            select row_number from import_rows
+            select row_number from ${validOnly ? sql`import_row_previews` : sql`import_rows`}
             where session_id = ${sessionId} and row_number > ${after}::int
               ${validOnly ? sql`and errors is null` : sql``}
             order by row_number

@@ -1,11 +1,28 @@
-import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
-import { type ImportRowError, importRows, users } from '../../drizzle/tables.js';
+import {
+  type ImportRowError,
+  importRowDuplicates,
+  importRowPreviews,
+  importRows,
+  users,
+} from '../../drizzle/tables.js';
 import type { UserField } from '../settings/fields.js';
 import { importedColumns } from './columns.js';
 import type { ImportSession } from './sessions.js';
 
 export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'SKIP';
+
+/**
+ * Deletes the sessions' staged rows and what was computed from them (previews, duplicates):
+ * a preview must never outlive its row, or a restaged file would show the old file's.
+ */
+export async function deleteStagedRows(db: Database, sessionIds: string[]): Promise<void> {
+  if (sessionIds.length === 0) return;
+  await db.delete(importRowPreviews).where(inArray(importRowPreviews.sessionId, sessionIds));
+  await db.delete(importRowDuplicates).where(inArray(importRowDuplicates.sessionId, sessionIds));
+  await db.delete(importRows).where(inArray(importRows.sessionId, sessionIds));
+}
 
 export interface RowErrorEntry extends ImportRowError {
   rowNumber: number;
@@ -23,7 +40,7 @@ export async function listRowErrorsPage(
   const rows = await queryRows<{ row_number: number; position: number; error: ImportRowError }>(
     db,
     sql`select r.row_number, e.position::int as position, e.error
-        from import_rows r
+        from import_row_previews r
         cross join lateral jsonb_array_elements(r.errors) with ordinality as e(error, position)
         where r.session_id = ${sessionId} and r.errors is not null
           ${after ? sql`and r.row_number >= ${after.rowNumber} and (r.row_number, e.position) > (${after.rowNumber}::int, ${after.position}::int)` : sql``}
@@ -65,23 +82,31 @@ export async function listImportRowsPage(
   const filter = options.filter ?? {};
   const conditions = [eq(importRows.sessionId, sessionId)];
   if (options.after != null) conditions.push(gt(importRows.rowNumber, options.after));
-  if (filter.action) conditions.push(eq(importRows.action, filter.action));
-  if (filter.withErrors === true) conditions.push(sql`${importRows.errors} is not null`);
-  if (filter.withErrors === false) conditions.push(sql`${importRows.errors} is null`);
+  if (filter.action) conditions.push(eq(importRowPreviews.action, filter.action));
+  if (filter.withErrors === true) conditions.push(sql`${importRowPreviews.errors} is not null`);
+  if (filter.withErrors === false) conditions.push(sql`${importRowPreviews.errors} is null`);
   const rows = await db
     .select({
       rowNumber: importRows.rowNumber,
       cells: importRows.cells,
-      errors: importRows.errors,
-      action: importRows.action,
-      trainingGroupId: importRows.trainingGroupId,
-      matchedRuleId: importRows.matchedRuleId,
+      errors: importRowPreviews.errors,
+      action: importRowPreviews.action,
+      trainingGroupId: importRowPreviews.trainingGroupId,
+      matchedRuleId: importRowPreviews.matchedRuleId,
       userName: users.userName,
       reference: users.reference,
       customValues: users.customValues,
     })
     .from(importRows)
-    .leftJoin(users, eq(users.id, importRows.userId))
+    // Before validation reaches a row, it has no preview: no action, no errors.
+    .leftJoin(
+      importRowPreviews,
+      and(
+        eq(importRowPreviews.sessionId, importRows.sessionId),
+        eq(importRowPreviews.rowNumber, importRows.rowNumber),
+      ),
+    )
+    .leftJoin(users, eq(users.id, importRowPreviews.userId))
     .where(and(...conditions))
     .orderBy(asc(importRows.rowNumber))
     .limit(options.limit + 1);
@@ -142,11 +167,13 @@ export async function countRowsByGroup(
 ): Promise<{ trainingGroupId: string | null; userCount: number }[]> {
   return db
     .select({
-      trainingGroupId: importRows.trainingGroupId,
+      trainingGroupId: importRowPreviews.trainingGroupId,
       userCount: sql<number>`count(*)::int`,
     })
-    .from(importRows)
-    .where(and(eq(importRows.sessionId, sessionId), sql`${importRows.errors} is null`))
-    .groupBy(importRows.trainingGroupId)
+    .from(importRowPreviews)
+    .where(
+      and(eq(importRowPreviews.sessionId, sessionId), sql`${importRowPreviews.errors} is null`),
+    )
+    .groupBy(importRowPreviews.trainingGroupId)
     .orderBy(sql`count(*) desc`);
 }

@@ -1,8 +1,9 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { type ImportColumn, importRows, importSessions } from '../../drizzle/tables.js';
+import { type ImportColumn, importSessions } from '../../drizzle/tables.js';
 import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField, type UserField } from '../settings/fields.js';
+import { deleteStagedRows } from './rows.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
 
 export type ImportSession = typeof importSessions.$inferSelect;
@@ -265,7 +266,7 @@ export async function cancelImport(
       .set({ ...CANCELLED, updatedAt: new Date() })
       .where(eq(importSessions.id, sessionId))
       .returning();
-    await tx.delete(importRows).where(eq(importRows.sessionId, sessionId));
+    await deleteStagedRows(tx, [sessionId]);
     return updated as ImportSession;
   });
 }

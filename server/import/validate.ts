@@ -139,7 +139,7 @@ export function rowErrorsSql(session: { companyId: string; columns: ImportColumn
     '[]'::jsonb)`;
 }
 
-/** How many of the session's staged rows are valid and how many have errors. */
+/** How many of the session's previewed rows are valid and how many have errors. */
 export async function countRows(
   db: Database,
   sessionId: string,
@@ -148,7 +148,7 @@ export async function countRows(
     db,
     sql`select count(*) filter (where errors is null)::int as valid,
                count(*) filter (where errors is not null)::int as invalid
-        from import_rows where session_id = ${sessionId}`,
+        from import_row_previews where session_id = ${sessionId}`,
   );
   return counts ?? { valid: 0, invalid: 0 };
 }

@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
-import { type ImportProgress, importRows, importSessions } from '../../drizzle/tables.js';
+import { type ImportProgress, importSessions } from '../../drizzle/tables.js';
 import type { Config } from '../config.js';
 import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
-import { writePreview } from '../import/preview.js';
+import { clearPreviews, writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
+import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
 import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
@@ -145,6 +146,8 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     await updateClaimed(session, {
       progress: { phase: 'VALIDATING', done: 0, total: session.rowCount },
     });
+    // A step that runs again (after a crash) starts over: the ranges insert every preview.
+    await clearPreviews(db, session.id);
     const groups = await groupSql(db, session);
     // The duplicate check is one statement over every row (8.8 s at a million): it runs beside
     // the ranges, on another connection (on PGlite, in turn with them), and the rows it finds
@@ -158,6 +161,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     if (ranged.status === 'rejected') throw ranged.reason;
     if (duplicates.status === 'rejected') throw duplicates.reason;
     await writePreview(db, session, { validate: true, groups, onlyDuplicates: true });
+    // Statistics on the previews just written, for the steps that join them to the rows (as
+    // after staging, see readUpload).
+    await db.execute(sql`analyze import_row_previews`);
     const counts = await countRows(db, session.id);
     await updateClaimed(session, {
       ...released,
@@ -302,7 +308,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       await progressWrite.catch(() => {});
       if (abort.signal.aborted) throw new LostClaimError();
       if (!(error instanceof WorkbookReadError)) throw error;
-      await db.delete(importRows).where(eq(importRows.sessionId, session.id));
+      await deleteStagedRows(db, [session.id]);
       await updateClaimed(session, {
         ...released,
         stage: 'FAILED',

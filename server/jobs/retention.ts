@@ -1,6 +1,7 @@
 import { and, eq, exists, inArray, isNotNull, lt, not, notInArray } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { importRows, importSessions, uploadFiles } from '../../drizzle/tables.js';
+import { importSessions, uploadFiles } from '../../drizzle/tables.js';
+import { deleteStagedRows } from '../import/rows.js';
 import { CANCELLED } from '../import/sessions.js';
 import { purgeExpiredRateLimits } from '../rate-limit.js';
 
@@ -43,7 +44,7 @@ export async function purgeOldImports(
   if (ended.length > 0) {
     const sessionIds = ended.map((session) => session.id);
     await db.transaction(async (tx) => {
-      await tx.delete(importRows).where(inArray(importRows.sessionId, sessionIds));
+      await deleteStagedRows(tx, sessionIds);
       await tx
         .update(importSessions)
         .set({ uploadFileId: null })
