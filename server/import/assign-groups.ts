@@ -3,7 +3,7 @@ import type { Database } from '../../drizzle/client.js';
 import { distributionRules, type ImportColumn } from '../../drizzle/tables.js';
 import type { DistributionRule } from '../settings/distribution-rules.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
-import { inRangeSql, type RowRange } from './row-ranges.js';
+import { inRangeSql, previewsJoinSql, type RowRange } from './row-ranges.js';
 
 /**
  * The value a rule tests, for a staged row `r` and the existing user `u` it updates (null for a
@@ -104,7 +104,7 @@ export async function assignGroups(
       from (
         select r.row_number, ${groups.ruleId} as rule_id, u.training_group_id as user_group_id
         from import_rows r
-        join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
+        ${previewsJoinSql(range)}
         -- By primary key, row by row: a hash join would read all the company's users per range
         -- (LIMIT keeps the planner from making it one, see preview.ts).
         left join lateral (select * from users u where u.id = p.user_id limit 1) u on true

@@ -11,7 +11,13 @@ import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, previewHolds } from './preview-basis.js';
-import { inPacedRowRanges, inRangeSql, type RangePace, type RowRange } from './row-ranges.js';
+import {
+  inPacedRowRanges,
+  inRangeSql,
+  previewsJoinSql,
+  type RangePace,
+  type RowRange,
+} from './row-ranges.js';
 import { nfcSql } from './validate.js';
 
 export interface CommitTarget {
@@ -139,7 +145,7 @@ async function upsertRange(
       select ${target.companyId}::uuid, ${nfcSql(sql`btrim(${email})`)}, ${userName}, ${reference},
         ${customValuesSql(target.columns)}, p.training_group_id
       from import_rows r
-      join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
+      ${previewsJoinSql(range)}
       where r.session_id = ${target.id} and p.errors is null ${inRangeSql(sql`r.row_number`, range)}
         -- The preview is current (see above): an UNCHANGED row changes nothing, unless its
         -- user has no group yet and a rule gives one. Skipping the rest spares a re-import

@@ -4,7 +4,7 @@ import { type ImportColumn, importRowPreviews } from '../../drizzle/tables.js';
 import { type GroupSql, groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { actionSql } from './review.js';
-import { inPacedRowRanges, inRangeSql, type RowRange } from './row-ranges.js';
+import { inPacedRowRanges, inRangeSql, previewsJoinSql, type RowRange } from './row-ranges.js';
 import {
   countRows,
   duplicatesJoinSql,
@@ -30,6 +30,16 @@ export interface PreviewOptions {
   onlyDuplicates?: boolean;
   /** The company's rules as SQL (groupSql), read once for all the ranges of a step. */
   groups: GroupSql;
+}
+
+/**
+ * Refreshes the planner's statistics on the previews once validation has written them. The
+ * steps after it find their ranges of valid rows there (an index scan by row number); without
+ * statistics, Postgres took the session's previews for a handful and read all of them for
+ * every range (a commit of 100k rows: 3.1 s became 3.7 s). A sampled ANALYZE takes ~0.1 s.
+ */
+export async function analyzePreviews(db: Database): Promise<void> {
+  await db.execute(sql`analyze import_row_previews`);
 }
 
 /** Deletes a session's previews: validation starts over, and inserts them again. */
@@ -63,7 +73,7 @@ export async function writePreview(
             p.errors as old_errors, p.action as old_action, p.user_id as old_user_id,
             p.matched_rule_id as old_rule_id, p.training_group_id as old_group_id
           from import_rows r
-          join import_row_previews p on p.session_id = r.session_id and p.row_number = r.row_number
+          ${previewsJoinSql(range)}
           ${options.validate ? duplicatesJoinSql() : sql``}
           where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
             ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}`;
@@ -143,5 +153,6 @@ export async function validateRows(
   } else {
     await writePreview(db, session, { validate: true, groups });
   }
+  await analyzePreviews(db);
   return countRows(db, session.id);
 }

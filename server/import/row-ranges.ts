@@ -13,6 +13,18 @@ export function inRangeSql(rowNumber: SQL, range?: RowRange): SQL {
 }
 
 /**
+ * Joins to each staged row `r` its preview `p` (import_row_previews), by primary key. The range
+ * is stated on both sides: Postgres carries an equality across a join but not a range, and
+ * without it each range's statement read the previews of the whole session (a commit of 100k
+ * rows: 2.8 s became 4.7 s).
+ */
+export function previewsJoinSql(range?: RowRange): SQL {
+  return sql`join import_row_previews p
+    on p.session_id = r.session_id and p.row_number = r.row_number
+      ${inRangeSql(sql`p.row_number`, range)}`;
+}
+
+/**
  * How the ranges of a step are sized: `rows` per unit range, and with
  * `targetMs`, consecutive units merged so that one call of the work takes about that long.
  */

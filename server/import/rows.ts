@@ -104,6 +104,8 @@ export async function listImportRowsPage(
       and(
         eq(importRowPreviews.sessionId, importRows.sessionId),
         eq(importRowPreviews.rowNumber, importRows.rowNumber),
+        // Stated on both sides (see previewsJoinSql).
+        options.after != null ? gt(importRowPreviews.rowNumber, options.after) : undefined,
       ),
     )
     .leftJoin(users, eq(users.id, importRowPreviews.userId))

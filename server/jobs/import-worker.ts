@@ -8,7 +8,7 @@ import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
-import { clearPreviews, writePreview } from '../import/preview.js';
+import { analyzePreviews, clearPreviews, writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
@@ -160,10 +160,8 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     ]);
     if (ranged.status === 'rejected') throw ranged.reason;
     if (duplicates.status === 'rejected') throw duplicates.reason;
+    await analyzePreviews(db);
     await writePreview(db, session, { validate: true, groups, onlyDuplicates: true });
-    // Statistics on the previews just written, for the steps that join them to the rows (as
-    // after staging, see readUpload).
-    await db.execute(sql`analyze import_row_previews`);
     const counts = await countRows(db, session.id);
     await updateClaimed(session, {
       ...released,
