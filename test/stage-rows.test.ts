@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../drizzle/client.js';
-import { importRowPreviews, importRows, importSessions } from '../drizzle/tables.js';
+import { companies, importRowPreviews, importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { failClaimedStep, StaleClaimError } from '../server/import/claims.js';
 import {
@@ -10,6 +10,7 @@ import {
   type RangePace,
   type RowRange,
 } from '../server/import/row-ranges.js';
+import { deleteStagedRows } from '../server/import/rows.js';
 import { createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
 import { createTestDatabase } from './database.js';
@@ -189,3 +190,46 @@ async function stagedRowNumbers(sessionId: string): Promise<number[]> {
     .where(eq(importRows.sessionId, sessionId));
   return rows.map((row) => row.rowNumber).sort((a, b) => a - b);
 }
+
+describe('staged rows and their previews', () => {
+  /** A session with two rows staged and previewed; returns it with a count of what it has. */
+  async function stagedAndPreviewed() {
+    const session = await newSession();
+    await copyImportRows(database.db, session, [
+      { rowNumber: 2, cells: ['a@b.co', 'A', 'R1'] },
+      { rowNumber: 3, cells: ['b@b.co', 'B', 'R2'] },
+    ]);
+    await database.db.insert(importRowPreviews).values([
+      { sessionId: session.id, rowNumber: 2, action: 'CREATE' },
+      { sessionId: session.id, rowNumber: 3, action: 'CREATE' },
+    ]);
+    const counts = async () => ({
+      rows: await database.db.$count(importRows, eq(importRows.sessionId, session.id)),
+      previews: await database.db.$count(
+        importRowPreviews,
+        eq(importRowPreviews.sessionId, session.id),
+      ),
+    });
+    expect(await counts()).toEqual({ rows: 2, previews: 2 });
+    return { session, counts };
+  }
+
+  it('are deleted together by deleteStagedRows', async () => {
+    const { session, counts } = await stagedAndPreviewed();
+    const other = await stagedAndPreviewed();
+    await deleteStagedRows(database.db, [session.id]);
+    expect(await counts()).toEqual({ rows: 0, previews: 0 });
+    expect(await other.counts()).toEqual({ rows: 2, previews: 2 });
+  });
+
+  // They have no foreign key to their session (see drizzle/tables.ts): a trigger deletes them.
+  it('go with their session, and with their company', async () => {
+    const bySession = await stagedAndPreviewed();
+    await database.db.delete(importSessions).where(eq(importSessions.id, bySession.session.id));
+    expect(await bySession.counts()).toEqual({ rows: 0, previews: 0 });
+
+    const byCompany = await stagedAndPreviewed();
+    await database.db.delete(companies).where(eq(companies.id, byCompany.session.companyId));
+    expect(await byCompany.counts()).toEqual({ rows: 0, previews: 0 });
+  });
+});
