@@ -153,6 +153,8 @@ export interface Probe {
   /** The same without the correction: one sample per request actually sent. */
   rawBetween(from: number, to?: number): number[];
   failures: number;
+  /** What the first failed request threw, for the record. */
+  firstFailure: string | null;
   stop(): Promise<void>;
 }
 
@@ -164,6 +166,7 @@ export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_I
     samples.filter((sample) => sample.at >= from && sample.at <= to).map((sample) => sample.ms);
   const probe = {
     failures: 0,
+    firstFailure: null as string | null,
     rawBetween,
     between: (from: number, to = Number.POSITIVE_INFINITY) =>
       rawBetween(from, to).flatMap((ms) => {
@@ -183,8 +186,9 @@ export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_I
       const at = performance.now();
       try {
         await request();
-      } catch {
+      } catch (error) {
         probe.failures++;
+        probe.firstFailure ??= error instanceof Error ? error.message : String(error);
       }
       const ms = performance.now() - at;
       samples.push({ at, ms });
@@ -535,6 +539,8 @@ export interface ImportRunResult {
   rowsPageSamples: number;
   rowsPageIdleP95Ms: number;
   probeFailures: number;
+  /** What the first failed probe request threw; null when none failed. */
+  probeFailure: string | null;
 }
 
 /** One benchmark run on a running server: idle probes, the import, the unchanged re-import. */
@@ -624,6 +630,7 @@ export async function benchmarkImport(options: {
       rowsPageSamples: stoppedRowsProbe?.rawBetween(first.stagedAt, first.endedAt).length ?? 0,
       rowsPageIdleP95Ms: p95(idlePages),
       probeFailures: query.failures + (stoppedRowsProbe?.failures ?? 0),
+      probeFailure: query.firstFailure ?? stoppedRowsProbe?.firstFailure ?? null,
     };
   } finally {
     await (rowsProbe as Probe | null)?.stop();

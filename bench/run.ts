@@ -242,6 +242,7 @@ async function main(): Promise<void> {
       phase: result.first.busyGapMax.phase,
     })),
     probeFailures: results.reduce((sum, result) => sum + result.probeFailures, 0),
+    probeFailure: results.find((result) => result.probeFailure)?.probeFailure ?? null,
     result: results[0]?.first.result ?? null,
     secondRunResult: results[0]?.second.result ?? null,
     stages,
@@ -299,7 +300,7 @@ async function main(): Promise<void> {
       .map(([stage, value]) => `${stage} ${mb(value)}`)
       .join(', ')}`,
     `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase}`).join(' | ')}`,
-    `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}`,
+    `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}${summary.probeFailure ? ` (first: ${summary.probeFailure})` : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
