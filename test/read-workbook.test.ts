@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   keepReaderWarm,
   READER_NICENESS,
+  type ReaderEvent,
   readWorkbookInWorker,
 } from '../server/import/read-in-worker.js';
 import {
@@ -23,6 +24,7 @@ import {
   WorkbookReadError,
   type WorkbookReadErrorCode,
 } from '../server/import/read-workbook.js';
+import { fromRowsBatch } from '../server/import/rows-batch.js';
 import { editZip, type SheetSpec, writeWorkbook } from './workbooks.js';
 
 const limits: ReadLimits = {
@@ -614,12 +616,16 @@ describe('convertCellValue', () => {
 });
 
 describe('readWorkbookInWorker', () => {
+  /** The worker hands rows over as JSON text a batch; as readWorkbook yields them. */
+  const asReadEvent = (event: ReaderEvent): ReadEvent =>
+    event.type === 'rows' ? { type: 'rows', rows: fromRowsBatch(event.batch) } : event;
+
   it('relays the same events as readWorkbook, waiting for onEvent', async () => {
     const path = await usersWorkbook(50);
     const inWorker: ReadEvent[] = [];
     await readWorkbookInWorker(path, { ...limits, batchSize: 10 }, async (event) => {
       await sleep(1);
-      inWorker.push(event);
+      inWorker.push(asReadEvent(event));
     });
     const direct = await readAll(path, { batchSize: 10 });
     const relayed = summarize(inWorker);
@@ -657,7 +663,7 @@ describe('readWorkbookInWorker', () => {
         await sleep(pause);
         const inWorker: ReadEvent[] = [];
         await readWorkbookInWorker(path, { ...limits, batchSize: 10 }, (event) => {
-          inWorker.push(event);
+          inWorker.push(asReadEvent(event));
         });
         expect(summarize(inWorker).rows).toEqual(direct.rows);
       }
@@ -738,7 +744,7 @@ describe('readWorkbookInWorker', () => {
     const repoRoot = fileURLToPath(new URL('..', import.meta.url));
     const script = `import('./server/import/read-in-worker.ts').then(({ readWorkbookInWorker }) =>
       readWorkbookInWorker(${JSON.stringify(path)}, ${JSON.stringify(limits)}, (event) => {
-        if (event.type === 'rows') console.log(JSON.stringify(event.rows.map((row) => row.cells[0])));
+        if (event.type === 'rows') console.log(JSON.stringify(JSON.parse(event.batch.json).map(([, cells]) => cells[0])));
       }));`;
     const { stdout } = await promisify(execFile)(
       join(repoRoot, 'node_modules', '.bin', 'tsx'),

@@ -1,12 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import {
   corruptFileError,
-  type ReadEvent,
   type ReadLimits,
   timeLimitError,
   WorkbookReadError,
 } from './read-workbook.js';
-import type { ReadWorkerJob, ReadWorkerMessage } from './read-worker.js';
+import type { ReaderEvent, ReadWorkerJob, ReadWorkerMessage } from './read-worker.js';
+
+export type { ReaderEvent } from './read-worker.js';
 
 export interface ReadWorkerOptions {
   /** The worker's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`), default 512. */
@@ -109,7 +110,7 @@ function takeSpare(maxOldGenerationSizeMb: number): SpareReader | null {
 
 /**
  * Runs readWorkbook in a worker thread with a heap limit, handing each event to `onEvent`
- * in order. If `onEvent` returns a promise, the next event waits for it, and the worker
+ * in order, the rows of each 'rows' event as one JSON text (RowsBatch). If `onEvent` returns a promise, the next event waits for it, and the worker
  * stops reading while several 'rows' events are still being handled (the time it waits
  * counts against the time budget). 'progress' events are the exception: they are handed
  * over as they arrive, without waiting for the events before them, so a follower hears of
@@ -125,7 +126,7 @@ function takeSpare(maxOldGenerationSizeMb: number): SpareReader | null {
 export async function readWorkbookInWorker(
   filePath: string,
   limits: ReadLimits,
-  onEvent: (event: ReadEvent) => void | Promise<void>,
+  onEvent: (event: ReaderEvent) => void | Promise<void>,
   signal?: AbortSignal,
   options: ReadWorkerOptions = {},
 ): Promise<void> {

@@ -16,7 +16,7 @@ import { type ReadLimits, WorkbookReadError } from './read-workbook.js';
 import { deleteStagedRows } from './rows.js';
 import type { ImportSession } from './sessions.js';
 import { matchColumns } from './sessions.js';
-import { copyImportRows } from './stage-rows.js';
+import { stageRowsBatch } from './stage-rows.js';
 
 export interface ReadUploadOptions {
   fields: UserField[];
@@ -67,7 +67,7 @@ export async function copyUploadToFile(
 
 /**
  * Stage 1's background step: reads the stored upload in a worker thread and stages its rows
- * with COPY as they arrive. Redoing it (after a crash) replaces the staged rows.
+ * as they arrive, a batch a statement. Redoing it (after a crash) replaces the staged rows.
  */
 export async function readUpload(
   db: Database,
@@ -92,7 +92,7 @@ export async function readUpload(
         'The uploaded file is no longer stored. Upload it again.',
       );
     }
-    // The reader waits for each batch's COPY before sending more: memory stays flat.
+    // The reader waits for each batch's insert before sending more: memory stays flat.
     await readWorkbookInWorker(
       path,
       { ...options.limits, requiredHeaders: builtInFields.map((field) => field.label) },
@@ -102,8 +102,8 @@ export async function readUpload(
         } else if (event.type === 'header') {
           columns = matchColumns(event.headers, options.fields);
         } else {
-          rowCount += event.rows.length;
-          await copyImportRows(db, session, event.rows);
+          rowCount += event.batch.count;
+          await stageRowsBatch(db, session, event.batch);
         }
       },
       options.signal,

@@ -8,6 +8,7 @@ import {
   readWorkbook,
   WorkbookReadError,
 } from './read-workbook.js';
+import { type RowsBatch, toRowsBatch } from './rows-batch.js';
 
 /**
  * The worker thread started by read-in-worker.ts: posts 'started' once loaded, then reads the
@@ -25,10 +26,16 @@ export interface ReadWorkerJob {
   maxPendingBatches: number;
 }
 
+/**
+ * An event of readWorkbook as the worker posts it: rows as one JSON text a batch (RowsBatch),
+ * the others as they are.
+ */
+export type ReaderEvent = Exclude<ReadEvent, { type: 'rows' }> | { type: 'rows'; batch: RowsBatch };
+
 /** Worker to parent. The parent answers each 'rows' event with 'ack' once it is handled. */
 export type ReadWorkerMessage =
   | { type: 'started' }
-  | { type: 'event'; event: ReadEvent }
+  | { type: 'event'; event: ReaderEvent }
   | { type: 'done' }
   | {
       type: 'failed';
@@ -63,8 +70,11 @@ port.on('message', (message: ReadWorkerJob | 'ack') => {
 async function read({ filePath, limits, maxPendingBatches }: ReadWorkerJob): Promise<void> {
   try {
     for await (const event of readWorkbook(filePath, limits)) {
-      post({ type: 'event', event });
-      if (event.type !== 'rows') continue;
+      if (event.type !== 'rows') {
+        post({ type: 'event', event });
+        continue;
+      }
+      post({ type: 'event', event: { type: 'rows', batch: toRowsBatch(event.rows) } });
       pendingBatches += 1;
       while (pendingBatches >= maxPendingBatches) {
         await new Promise<void>((resolve) => {
