@@ -374,8 +374,11 @@ export interface ImportTimings {
   firstProgressMs: number;
   /** Gaps between events while the file was read (progress is published every 200 ms). */
   readGaps: number[];
-  /** The longest time without an event while the session was busy, and in which phase. */
-  busyGapMax: { ms: number; phase: string };
+  /**
+   * The longest time without an event while the session was busy: in which phase, when it
+   * began (ms after the upload started) and how far the phase had got (`processed`).
+   */
+  busyGapMax: { ms: number; phase: string; afterMs: number; processed: number | null };
   result: SessionView['result'];
   rowCount: number;
   invalidRowCount: number;
@@ -468,7 +471,7 @@ export async function driveImport(options: {
     const firstProgress = events.find((event) =>
       ['INFLATING', 'READING'].includes(event.session.progress?.phase ?? ''),
     );
-    let busyGapMax = { ms: 0, phase: '' };
+    let busyGapMax = { ms: 0, phase: '', afterMs: 0, processed: null as number | null };
     for (let index = 1; index < events.length; index++) {
       const previous = events[index - 1] as TimedEvent;
       const gap = (events[index] as TimedEvent).at - previous.at;
@@ -476,6 +479,8 @@ export async function driveImport(options: {
         busyGapMax = {
           ms: gap,
           phase: `${previous.session.stage}/${previous.session.progress?.phase ?? '-'}`,
+          afterMs: previous.at - startedAt,
+          processed: previous.session.progress?.processed ?? null,
         };
       }
     }

@@ -240,6 +240,8 @@ async function main(): Promise<void> {
     busyGapMax: results.map((result) => ({
       ms: round(result.first.busyGapMax.ms),
       phase: result.first.busyGapMax.phase,
+      afterMs: round(result.first.busyGapMax.afterMs),
+      processed: result.first.busyGapMax.processed,
     })),
     probeFailures: results.reduce((sum, result) => sum + result.probeFailures, 0),
     probeFailure: results.find((result) => result.probeFailure)?.probeFailure ?? null,
@@ -299,7 +301,7 @@ async function main(): Promise<void> {
     `peak RSS MB by stage (worst run): ${Object.entries(summary.peakRssByStageMb)
       .map(([stage, value]) => `${stage} ${mb(value)}`)
       .join(', ')}`,
-    `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase}`).join(' | ')}`,
+    `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase} at ${(gap.afterMs / 1000).toFixed(1)} s${gap.processed === null ? '' : ` (${gap.processed} done)`}`).join(' | ')}`,
     `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}${summary.probeFailure ? ` (first: ${summary.probeFailure})` : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
