@@ -3,8 +3,6 @@ import { type Database, queryRows } from '../../drizzle/client.js';
 import { type Claim, StaleClaimError } from './claims.js';
 import { type RowsBatch, type StagedRow, toRowsBatch } from './rows-batch.js';
 
-export type { StagedRow } from './rows-batch.js';
-
 /**
  * Stages a batch of rows for a claimed session in one statement (StaleClaimError, and nothing
  * staged, once the claim is no longer current): Postgres takes the rows from the batch's JSON
