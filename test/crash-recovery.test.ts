@@ -25,7 +25,7 @@ const leaseSeconds = 2;
 const dataRows = 60_000;
 /**
  * Killed once the reader reported this many rows. The parent handles the reader's events in
- * order, each after the previous batch's COPY (2000 rows a batch), so a progress at 4000 rows
+ * order, each after the previous batch's insert (2000 rows a batch), so a progress at 4000 rows
  * means at least one batch was already staged by the process that is about to die.
  */
 const killAfterRows = 4_000;
