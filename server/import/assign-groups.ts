@@ -53,8 +53,9 @@ export interface GroupSql {
 /**
  * The company's rules, in order, first match wins, as a CASE expression over a staged row `r`
  * and its existing user `u` that names the rule, and one that maps that rule to its group:
- * written out from the rules as they are now, so a row costs a few comparisons and no lookup. (The caller reads the rules' hash before this, so a rule
- * changed meanwhile makes the preview look stale, never fresh.)
+ * written out from the rules as they are now, so a row costs a few comparisons and no lookup.
+ * (The caller reads the rules' hash before this, so a rule changed meanwhile makes the preview
+ * look stale, never fresh.)
  */
 export async function groupSql(
   db: Database,

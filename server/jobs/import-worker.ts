@@ -8,12 +8,12 @@ import { isUniqueViolation } from '../database-errors.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
-import { analyzePreviews, clearPreviews, writePreview } from '../import/preview.js';
+import { clearPreviews, writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/read-workbook.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
-import { deleteStagedRows } from '../import/rows.js';
+import { analyzeStaged, deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
 import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
@@ -160,7 +160,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     ]);
     if (ranged.status === 'rejected') throw ranged.reason;
     if (duplicates.status === 'rejected') throw duplicates.reason;
-    await analyzePreviews(db);
+    await analyzeStaged(db, 'import_row_previews');
     await writePreview(db, session, { validate: true, groups, onlyDuplicates: true });
     const counts = await countRows(db, session.id);
     await updateClaimed(session, {
