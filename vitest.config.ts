@@ -21,7 +21,11 @@ export default defineConfig({
       'test/browser/**',
       ...(process.env.DATABASE_URL
         ? []
-        : ['test/multi-process.test.ts', 'test/commit-concurrent.test.ts']),
+        : [
+            'test/multi-process.test.ts',
+            'test/commit-concurrent.test.ts',
+            'test/stage-concurrent.test.ts',
+          ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).
     testTimeout: 60_000,
