@@ -25,6 +25,7 @@ export default defineConfig({
             'test/multi-process.test.ts',
             'test/commit-concurrent.test.ts',
             'test/stage-concurrent.test.ts',
+            'test/progress-heartbeat.test.ts',
           ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).

@@ -19,6 +19,7 @@ import { countRows, findDuplicateRows } from '../import/validate.js';
 import type { Logger } from '../logger.js';
 import type { ImportEvents } from '../pubsub.js';
 import { listUserFields } from '../settings/fields.js';
+import { Heartbeat } from './heartbeat.js';
 import { ProgressPacer } from './progress-pacer.js';
 
 export interface ImportWorkerOptions {
@@ -52,6 +53,13 @@ export interface ImportWorker {
 const PROGRESS_INTERVAL_MS = 100;
 
 /**
+ * While a step runs, followers hear from it at least this often (followers are promised an
+ * event every 250 ms): when nothing was published for this long, the session is published
+ * again as it stands (see heartbeat.ts).
+ */
+const HEARTBEAT_MS = 200;
+
+/**
  * The statements of a set-based step run range by range (all but the read): ranges of 1,000
  * rows, merged to take about 125 ms a statement, so that followers hear of the step at least
  * every 250 ms (at 10,000 rows a statement, 0.3–0.5 s passed between events).
@@ -76,6 +84,13 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   let stopped = false;
   let wakeUp: (() => void) | null = null;
   let current: AbortController | null = null;
+  /** Beats for the claimed session while its step runs. */
+  let heartbeat: Heartbeat | null = null;
+
+  function publish(sessionId: string): void {
+    events.publishSessionUpdated(sessionId);
+    heartbeat?.published();
+  }
 
   async function claimSession(): Promise<ImportSession | null> {
     const claimed = await queryRows<{ id: string }>(
@@ -110,7 +125,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       .set({ ...values, updatedAt: new Date() })
       .where(and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)))
       .returning({ id: importSessions.id });
-    if (updated.length > 0) events.publishSessionUpdated(session.id);
+    if (updated.length > 0) publish(session.id);
     return updated.length > 0;
   }
 
@@ -240,7 +255,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     try {
       const result = await commitImport(db, session, { pace, onProgress });
       if (!result) throw new LostClaimError();
-      events.publishSessionUpdated(session.id);
+      publish(session.id);
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Rolled back whole: users changed since validation so that a reference now clashes.
@@ -321,6 +336,12 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     current = abort;
     // stop() may have come while this claim was being made: hand the session back at once.
     if (stopped) abort.abort(new LostClaimError());
+    // Not for the commit on the embedded database: its one connection is the transaction's,
+    // and each follower's reload would wait for it.
+    heartbeat =
+      session.step === 'COMMIT' && isEmbedded(db)
+        ? null
+        : new Heartbeat(HEARTBEAT_MS, () => events.publishSessionUpdated(session.id));
     // A renewal waits while the commit's transaction holds the session row: never queue
     // another behind it, each would hold a pool connection and starve every other request.
     let renewing = false;
@@ -378,9 +399,11 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
         message:
           'Muster could not process this import because of an internal error. Start it again; if it fails again, contact your operator.',
       });
-      if (failed) events.publishSessionUpdated(session.id);
+      if (failed) publish(session.id);
     } finally {
       clearInterval(renewal);
+      heartbeat?.stop();
+      heartbeat = null;
       current = null;
     }
   }
