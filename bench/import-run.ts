@@ -372,17 +372,65 @@ export interface ImportTimings {
   windows: Record<string, [number, number]>;
   /** Upload response → first event carrying read progress (INFLATING or READING). */
   firstProgressMs: number;
-  /** Gaps between events while the file was read (progress is published every 200 ms). */
+  /** Gaps between events while the file was read (read progress every 150 ms, beats after 200 ms). */
   readGaps: number[];
   /**
    * The longest time without an event while the session was busy: in which phase, when it
    * began (ms after the upload started) and how far the phase had got (`processed`).
    */
-  busyGapMax: { ms: number; phase: string; afterMs: number; processed: number | null };
+  busyGapMax: BusyGap;
+  /**
+   * The longest time the session stayed busy without its progress moving (stage, phase and
+   * processed alike in every event meanwhile: the worker's heartbeat repeats the progress as
+   * it stands while a statement cannot report).
+   */
+  stillGapMax: BusyGap;
+  /** Events that repeated the event before them (heartbeats). */
+  repeatedEvents: number;
   result: SessionView['result'];
   rowCount: number;
   invalidRowCount: number;
   events: number;
+}
+
+export interface BusyGap {
+  ms: number;
+  /** `stage/progress phase` at its start. */
+  phase: string;
+  /** When it began, ms after the upload started. */
+  afterMs: number;
+  /** How far the phase had got when it began. */
+  processed: number | null;
+}
+
+/** The longest stretch while busy between events that `differ` (all events, or changes). */
+function longestBusyGap(
+  events: TimedEvent[],
+  startedAt: number,
+  differ: (a: TimedEvent, b: TimedEvent) => boolean,
+): BusyGap {
+  let longest: BusyGap = { ms: 0, phase: '', afterMs: 0, processed: null };
+  let since = events[0];
+  for (const event of events.slice(1)) {
+    if (!since || !differ(since, event)) continue;
+    const gap = event.at - since.at;
+    if (since.session.busy && gap > longest.ms) {
+      longest = {
+        ms: gap,
+        phase: `${since.session.stage}/${since.session.progress?.phase ?? '-'}`,
+        afterMs: since.at - startedAt,
+        processed: since.session.progress?.processed ?? null,
+      };
+    }
+    since = event;
+  }
+  return longest;
+}
+
+/** What a follower sees move: the stage, busy, and the progress. */
+function progressKey(event: TimedEvent): string {
+  const { stage, busy, progress } = event.session;
+  return `${stage}|${busy}|${progress?.phase ?? ''}|${progress?.processed ?? ''}`;
 }
 
 /** Uploads the file and drives every stage to the commit, continuing automatically. */
@@ -471,19 +519,17 @@ export async function driveImport(options: {
     const firstProgress = events.find((event) =>
       ['INFLATING', 'READING'].includes(event.session.progress?.phase ?? ''),
     );
-    let busyGapMax = { ms: 0, phase: '', afterMs: 0, processed: null as number | null };
-    for (let index = 1; index < events.length; index++) {
-      const previous = events[index - 1] as TimedEvent;
-      const gap = (events[index] as TimedEvent).at - previous.at;
-      if (previous.session.busy && gap > busyGapMax.ms) {
-        busyGapMax = {
-          ms: gap,
-          phase: `${previous.session.stage}/${previous.session.progress?.phase ?? '-'}`,
-          afterMs: previous.at - startedAt,
-          processed: previous.session.progress?.processed ?? null,
-        };
-      }
-    }
+    const busyGapMax = longestBusyGap(events, startedAt, () => true);
+    const stillGapMax = longestBusyGap(
+      events,
+      startedAt,
+      (a, b) => progressKey(a) !== progressKey(b),
+    );
+    const repeatedEvents = events
+      .slice(1)
+      .filter(
+        (event, index) => progressKey(event) === progressKey(events[index] as TimedEvent),
+      ).length;
     return {
       sessionId: id,
       startedAt,
@@ -511,6 +557,8 @@ export async function driveImport(options: {
       firstProgressMs: firstProgress ? firstProgress.at - uploadedAt : Number.NaN,
       readGaps,
       busyGapMax,
+      stillGapMax,
+      repeatedEvents,
       result: committed.session.result,
       rowCount: committed.session.rowCount,
       invalidRowCount: committed.session.invalidRowCount,

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEmptyPostgresDatabase } from '../test/database.js';
 import { measureFloors } from './floors.js';
-import { benchmarkImport, type ImportRunResult } from './import-run.js';
+import { type BusyGap, benchmarkImport, type ImportRunResult } from './import-run.js';
 import { killAllServers, sampleMemory, startServerProcess } from './server-process.js';
 import { loadAverage, maximum, median, p95, round } from './stats.js';
 import { cachedWorkbook } from './workbook.js';
@@ -125,6 +125,15 @@ async function oneRun(
 const ms = (value: number) => (Number.isFinite(value) ? String(round(value)) : '-');
 const mb = (value: number) => (Number.isFinite(value) ? String(Math.round(value)) : '-');
 
+const roundGap = (gap: BusyGap): BusyGap => ({
+  ...gap,
+  ms: round(gap.ms),
+  afterMs: round(gap.afterMs),
+});
+
+const describeGap = (gap: BusyGap) =>
+  `${gap.ms} ms in ${gap.phase} at ${(gap.afterMs / 1000).toFixed(1)} s${gap.processed === null ? '' : ` (${gap.processed} done)`}`;
+
 function table(rowsOfCells: string[][]): string {
   const widths =
     rowsOfCells[0]?.map((_, column) =>
@@ -237,12 +246,9 @@ async function main(): Promise<void> {
     readEventGapP50Ms: round(median(readGaps)),
     readEventGapP95Ms: round(p95(readGaps)),
     readEventGapMaxMs: round(maximum(readGaps)),
-    busyGapMax: results.map((result) => ({
-      ms: round(result.first.busyGapMax.ms),
-      phase: result.first.busyGapMax.phase,
-      afterMs: round(result.first.busyGapMax.afterMs),
-      processed: result.first.busyGapMax.processed,
-    })),
+    busyGapMax: results.map((result) => roundGap(result.first.busyGapMax)),
+    stillGapMax: results.map((result) => roundGap(result.first.stillGapMax)),
+    repeatedEvents: results.map((result) => result.first.repeatedEvents),
     probeFailures: results.reduce((sum, result) => sum + result.probeFailures, 0),
     probeFailure: results.find((result) => result.probeFailure)?.probeFailure ?? null,
     result: results[0]?.first.result ?? null,
@@ -294,6 +300,8 @@ async function main(): Promise<void> {
       perRun('read: event gap p95', (result) => p95(result.first.readGaps)),
       perRun('read: event gap max', (result) => maximum(result.first.readGaps)),
       perRun('busy: longest gap', (result) => result.first.busyGapMax.ms),
+      perRun('busy: longest without moving', (result) => result.first.stillGapMax.ms),
+      perRun('events repeating the one before', (result) => result.first.repeatedEvents, String),
     ]),
     `{viewer} p95 / max by stage (median p95, worst max): ${Object.entries(summary.queryByStage)
       .map(([stage, value]) => `${stage} ${ms(value.p95Ms)}/${ms(value.maxMs)}`)
@@ -301,7 +309,8 @@ async function main(): Promise<void> {
     `peak RSS MB by stage (worst run): ${Object.entries(summary.peakRssByStageMb)
       .map(([stage, value]) => `${stage} ${mb(value)}`)
       .join(', ')}`,
-    `longest gaps while busy: ${summary.busyGapMax.map((gap) => `${gap.ms} ms in ${gap.phase} at ${(gap.afterMs / 1000).toFixed(1)} s${gap.processed === null ? '' : ` (${gap.processed} done)`}`).join(' | ')}`,
+    `longest gaps while busy: ${summary.busyGapMax.map(describeGap).join(' | ')}`,
+    `longest without moving: ${summary.stillGapMax.map(describeGap).join(' | ')}`,
     `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}${summary.probeFailure ? ` (first: ${summary.probeFailure})` : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
