@@ -13,14 +13,19 @@ import yauzl, { type Entry, type ZipFile } from 'yauzl';
  *
  * Order of work:
  * 1. The first bytes tell a zip from an OLE2 file (old .xls, or a password-protected .xlsx).
- * 2. yauzl inflates every zip entry and counts the bytes as they come out, so a zip bomb is
- *    stopped at `maxInflatedBytes` (exceljs 4.4.0 inflates without any cap).
- * 3. exceljs's streaming reader then reads a zip rebuilt on the fly from those same checked
- *    entries (their compressed bytes, copied). exceljs parses zip headers sequentially
- *    while yauzl uses the central directory; an attacker could make the two disagree, so
- *    exceljs never sees the original file. The rebuilt zip also puts the workbook, styles
- *    and shared strings before the sheets and leaves out hidden sheets: exceljs then never
- *    buffers a sheet to a temporary file, and it hands over the visible sheets in tab order.
+ * 2. yauzl reads the central directory: the number of entries, their names and their
+ *    declared sizes are checked against the limits before anything is inflated.
+ * 3. exceljs's streaming reader reads a zip rebuilt on the fly from the parts it needs, each
+ *    inflated by yauzl as it streams and stored uncompressed: yauzl checks each part against
+ *    its declared size as it inflates, and the bytes are counted against `maxInflatedBytes`,
+ *    so a zip bomb is stopped while inflating (exceljs 4.4.0 inflates without any cap; here
+ *    it inflates nothing). exceljs parses zip headers sequentially while yauzl uses the
+ *    central directory; an attacker could make the two disagree, so exceljs never sees the
+ *    original file. The rebuilt zip also puts the workbook, styles and shared strings before
+ *    the sheets and leaves out hidden sheets and every other part: exceljs then never buffers
+ *    a sheet to a temporary file, it hands over the visible sheets in tab order, and nothing
+ *    is inflated that is not read. (Before, every part was inflated once to count it and
+ *    again by exceljs: 1.7-2 s of a million-row file's read went to that first pass.)
  */
 
 export interface ReadLimits {
@@ -30,7 +35,10 @@ export interface ReadLimits {
   maxRows: number;
   /** Columns of the header row, up to its last non-blank header. */
   maxColumns: number;
-  /** Total bytes of all zip entries once inflated; checked while inflating. Below 4 GiB. */
+  /**
+   * Total bytes of the zip's entries once inflated: their declared sizes, checked first, and
+   * the parts read, counted while inflating. Below 4 GiB.
+   */
   maxInflatedBytes: number;
   /** Zip entries. */
   maxEntries: number;
@@ -42,10 +50,11 @@ export interface ReadLimits {
 
 export type ReadEvent =
   /**
-   * At least every 250 ms while reading. INFLATING: `done` is inflated bytes so far and
-   * `total` the sum of the sizes the zip declares (yauzl checks each entry against its
-   * declared size, so it is exact for a sound file). READING: `done` is data rows so far and
-   * `total` is null (the streaming reader does not know the row count in advance).
+   * At least every 250 ms while reading. INFLATING, until the first data row: `done` is the
+   * bytes of the parts read unpacked so far (the workbook, styles, shared strings and sheets)
+   * and `total` the sum of their declared sizes (yauzl checks each part against its declared
+   * size, so it is exact for a sound file). READING: `done` is data rows so far and `total`
+   * is null (the streaming reader does not know the row count in advance).
    */
   | { type: 'progress'; phase: 'INFLATING' | 'READING'; done: number; total: number | null }
   /**
@@ -179,9 +188,10 @@ export async function* readWorkbook(
       autoClose: false,
       validateEntrySizes: true,
     });
-    const entries = yield* inflateAllEntries(zip, limits, clock);
-    const sheets = await listSheets(zip, entries, clock);
-    yield* readDataSheet(zip, entries, sheets, limits, clock);
+    const entries = await listEntries(zip, limits, clock);
+    const budget = new InflateBudget(limits.maxInflatedBytes);
+    const sheets = await listSheets(zip, entries, budget, clock);
+    yield* readDataSheet(zip, entries, sheets, limits, budget, clock);
   } catch (error) {
     if (error instanceof WorkbookReadError) throw error;
     if (signal?.aborted && error === signal.reason) throw error;
@@ -233,15 +243,15 @@ async function fileContains(filePath: string, needle: Buffer): Promise<boolean> 
 }
 
 /**
- * Inflates every entry and counts the bytes, stopping as soon as the total passes the cap
- * (declared sizes are checked first, but they come from the attacker). Returns the entries
- * by name.
+ * Checks the zip's central directory before anything is inflated: the number of entries,
+ * unique names, no encryption, declared sizes within the cap, a workbook part. Returns the
+ * entries by name.
  */
-async function* inflateAllEntries(
+async function listEntries(
   zip: ZipFile,
   limits: ReadLimits,
   clock: ReadClock,
-): AsyncGenerator<ReadEvent, Map<string, Entry>> {
+): Promise<Map<string, Entry>> {
   if (zip.entryCount > limits.maxEntries) throw tooManyEntries(limits.maxEntries);
   const entries = new Map<string, Entry>();
   let declaredBytes = 0;
@@ -266,26 +276,20 @@ async function* inflateAllEntries(
       `The file is a zip archive but not an Excel workbook (.xlsx). ${SAVE_AS_XLSX}`,
     );
   }
-
-  let inflatedBytes = 0;
-  yield { type: 'progress', phase: 'INFLATING', done: 0, total: declaredBytes };
-  for (const entry of entries.values()) {
-    const content = await zip.openReadStreamPromise(entry);
-    for await (const chunk of clock.withTicks<Buffer>(content)) {
-      clock.check();
-      if (chunk !== TICK) {
-        inflatedBytes += chunk.length;
-        if (inflatedBytes > limits.maxInflatedBytes) {
-          throw tooLargeInflated(limits.maxInflatedBytes);
-        }
-      }
-      if (clock.progressDue()) {
-        yield { type: 'progress', phase: 'INFLATING', done: inflatedBytes, total: declaredBytes };
-      }
-    }
-  }
-  yield { type: 'progress', phase: 'INFLATING', done: inflatedBytes, total: declaredBytes };
   return entries;
+}
+
+/** The bytes a read may inflate, counted as they come out of yauzl for every rebuilt zip. */
+class InflateBudget {
+  private inflatedBytes = 0;
+
+  constructor(private readonly maxInflatedBytes: number) {}
+
+  /** Counts bytes just inflated; TOO_LARGE_INFLATED past the cap. */
+  count(bytes: number): void {
+    this.inflatedBytes += bytes;
+    if (this.inflatedBytes > this.maxInflatedBytes) throw tooLargeInflated(this.maxInflatedBytes);
+  }
 }
 
 /**
@@ -297,6 +301,7 @@ async function* inflateAllEntries(
 async function listSheets(
   zip: ZipFile,
   entries: Map<string, Entry>,
+  budget: InflateBudget,
   clock: ReadClock,
 ): Promise<SheetList> {
   const workbook = entries.get(WORKBOOK_PART);
@@ -304,7 +309,7 @@ async function listSheets(
   if (!workbook || !relationships) {
     throw corruptFileError(`the zip has no ${WORKBOOK_RELS_PART}`);
   }
-  const input = Readable.from(rebuildZip(zip, [workbook, relationships]));
+  const input = Readable.from(rebuildZip(zip, [workbook, relationships], budget));
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, READER_OPTIONS);
   try {
     // The rebuilt zip holds no worksheets: iterating only makes exceljs parse the two parts.
@@ -349,6 +354,7 @@ async function* readDataSheet(
   entries: Map<string, Entry>,
   sheets: SheetList,
   limits: ReadLimits,
+  budget: InflateBudget,
   clock: ReadClock,
 ): AsyncGenerator<ReadEvent> {
   const parts: ZipPart[] = [
@@ -360,21 +366,35 @@ async function* readDataSheet(
     },
     ...sheets.visible.map((sheet) => sheet.entry),
   ];
-  const input = Readable.from(rebuildZip(zip, parts));
-  // exceljs pipes the input without listening for its errors; the tick loop rethrows them.
+  const unpacked = new Unpacking();
+  const declaredBytes = parts.reduce(
+    (sum, part) => sum + ('content' in part ? part.content.length : part.uncompressedSize),
+    0,
+  );
+  // Until the first data row, the read is unpacking parts (and exceljs parsing them).
+  const progress = (rows: number): ReadEvent =>
+    rows === 0
+      ? { type: 'progress', phase: 'INFLATING', done: unpacked.bytes, total: declaredBytes }
+      : { type: 'progress', phase: 'READING', done: rows, total: null };
+  const input = Readable.from(rebuildZip(zip, parts, budget, unpacked));
+  // exceljs pipes the input without listening for its errors (it then waits for more input
+  // forever); the tick loops rethrow them.
   let inputError: unknown;
   input.on('error', (error) => {
     inputError = error;
   });
+  const checkInput = () => {
+    if (inputError) throw inputError;
+  };
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, READER_OPTIONS);
   const skippedSheets: SkippedSheet[] = [];
   let sheetIndex = 0;
   try {
-    yield { type: 'progress', phase: 'READING', done: 0, total: null };
+    yield progress(0);
     for await (const worksheet of clock.withTicks(reader)) {
-      if (inputError) throw inputError;
+      checkInput();
       clock.check();
-      if (clock.progressDue()) yield { type: 'progress', phase: 'READING', done: 0, total: null };
+      if (clock.progressDue()) yield progress(0);
       if (worksheet === TICK) continue;
       // exceljs emits the worksheets in the order of the rebuilt zip, which is tab order.
       const sheet = sheets.visible[sheetIndex++];
@@ -384,12 +404,19 @@ async function* readDataSheet(
         worksheet as unknown as WorksheetReaderInternals,
         sheet.sheetName,
         { ...limits, date1904: date1904 === true },
+        progress,
+        checkInput,
         clock,
       );
-      if (!skipped) return;
+      if (!skipped) {
+        // exceljs reads a part as long as its header says: the rows are only sound once
+        // yauzl has inflated the whole part to exactly that size (not more, as a zip bomb).
+        await clock.whileWaiting(unpacked.whole(sheet.entry.fileName));
+        return;
+      }
       skippedSheets.push(skipped);
     }
-    if (inputError) throw inputError;
+    checkInput();
   } finally {
     input.destroy();
   }
@@ -405,6 +432,9 @@ async function* readSheet(
   worksheet: WorksheetReaderInternals,
   sheetName: string,
   options: ReadLimits & { date1904: boolean },
+  progress: (rows: number) => ReadEvent,
+  /** Throws what stopped the input, a part that inflated past its size say. */
+  checkInput: () => void,
   clock: ReadClock,
 ): AsyncGenerator<ReadEvent, SkippedSheet | undefined> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -416,16 +446,15 @@ async function* readSheet(
   // parse() hands over the rows of each chunk of XML at once (exceljs's row iterator awaits
   // every row): a row then costs no promise, and the clock races one wait per chunk.
   for await (const events of clock.withTicks(worksheet.parse())) {
+    checkInput();
     clock.check();
     if (clock.progressDue()) {
-      yield { type: 'progress', phase: 'READING', done: rowCount, total: null };
+      yield progress(rowCount);
     }
     if (events === TICK || skipped) continue;
     for (const { eventType, value: row } of events) {
       if (eventType !== 'row') continue;
-      if (clock.progressDue()) {
-        yield { type: 'progress', phase: 'READING', done: rowCount, total: null };
-      }
+      if (clock.progressDue()) yield progress(rowCount);
       // Row numbers identify staged rows downstream, so they must be unique: a sound file
       // lists its rows in ascending order.
       if (!Number.isSafeInteger(row.number) || row.number <= previousRowNumber) {
@@ -596,51 +625,97 @@ function excelSerialToDate(serial: number, date1904: boolean): Date {
   return new Date(Math.round(days * 24 * 3600 * 1000));
 }
 
+/** How far yauzl has inflated the parts of a rebuilt zip. */
+class Unpacking {
+  /** Bytes inflated so far (progress). */
+  bytes = 0;
+  private readonly wholeParts = new Set<string>();
+  private failure: { error: unknown } | undefined;
+  private waiters: (() => void)[] = [];
+
+  partInflated(fileName: string): void {
+    this.wholeParts.add(fileName);
+    this.wake();
+  }
+
+  failed(error: unknown): void {
+    this.failure = { error };
+    this.wake();
+  }
+
+  /**
+   * Resolves once the part was inflated whole, to its declared size; rejects with the error
+   * that stopped the zip before.
+   */
+  async whole(fileName: string): Promise<void> {
+    while (!this.wholeParts.has(fileName)) {
+      if (this.failure) throw this.failure.error;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
 /**
- * A zip that exceljs's sequential unzipper reads as exactly these parts: local headers
- * written from the checked central directory, followed by each entry's compressed bytes.
+ * A zip that exceljs's sequential unzipper reads as exactly these parts, stored: a local
+ * header written from the checked central directory (its checksum and declared size), then
+ * the part as yauzl inflates it. yauzl fails a part that inflates to more or less than its
+ * declared size; the bytes count against the read's budget.
  */
-async function* rebuildZip(zip: ZipFile, parts: ZipPart[]): AsyncGenerator<Buffer> {
+async function* rebuildZip(
+  zip: ZipFile,
+  parts: ZipPart[],
+  budget: InflateBudget,
+  unpacking = new Unpacking(),
+): AsyncGenerator<Buffer> {
+  try {
+    yield* rebuildParts(zip, parts, budget, unpacking);
+  } catch (error) {
+    unpacking.failed(error);
+    throw error;
+  }
+}
+
+async function* rebuildParts(
+  zip: ZipFile,
+  parts: ZipPart[],
+  budget: InflateBudget,
+  unpacking: Unpacking,
+): AsyncGenerator<Buffer> {
   for (const part of parts) {
     if ('content' in part) {
-      yield localFileHeader(
-        part.fileName,
-        0,
-        crc32(part.content),
-        part.content.length,
-        part.content.length,
-      );
+      yield storedFileHeader(part.fileName, crc32(part.content), part.content.length);
       yield part.content;
+      unpacking.partInflated(part.fileName);
       continue;
     }
-    yield localFileHeader(
-      part.fileName,
-      part.compressionMethod,
-      part.crc32,
-      part.compressedSize,
-      part.uncompressedSize,
-    );
-    yield* await zip.openReadStreamPromise(part, { decodeFileData: false });
+    yield storedFileHeader(part.fileName, part.crc32, part.uncompressedSize);
+    for await (const chunk of await zip.openReadStreamPromise(part)) {
+      budget.count(chunk.length);
+      unpacking.bytes += chunk.length;
+      yield chunk as Buffer;
+    }
+    unpacking.partInflated(part.fileName);
   }
   yield END_OF_CENTRAL_DIRECTORY;
 }
 
-function localFileHeader(
-  fileName: string,
-  compressionMethod: number,
-  checksum: number,
-  compressedSize: number,
-  uncompressedSize: number,
-): Buffer {
+/** The local header of a part stored uncompressed, its size known (no data descriptor). */
+function storedFileHeader(fileName: string, checksum: number, size: number): Buffer {
   const name = Buffer.from(fileName, 'utf8');
   const header = Buffer.alloc(30);
   header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(20, 4); // version needed to extract: 2.0 (deflate)
+  header.writeUInt16LE(10, 4); // version needed to extract: 1.0 (stored)
   header.writeUInt16LE(0x0800, 6); // UTF-8 name; sizes are known, so no data descriptor
-  header.writeUInt16LE(compressionMethod, 8);
+  header.writeUInt16LE(0, 8); // stored
   header.writeUInt32LE(checksum >>> 0, 14);
-  header.writeUInt32LE(compressedSize, 18);
-  header.writeUInt32LE(uncompressedSize, 22);
+  header.writeUInt32LE(size, 18);
+  header.writeUInt32LE(size, 22);
   header.writeUInt16LE(name.length, 26);
   return Buffer.concat([header, name]);
 }
@@ -700,6 +775,11 @@ class ReadClock {
     if (Date.now() > this.deadline) {
       throw timeLimitError(this.timeBudgetMs);
     }
+  }
+
+  /** Waits for `pending`, checking the budget and the abort signal at every tick. */
+  async whileWaiting(pending: Promise<void>): Promise<void> {
+    while ((await this.raceTick(pending)) === TICK) this.check();
   }
 
   progressDue(): boolean {
