@@ -10,6 +10,12 @@ import { EmptyFileError, FileTooLargeError, NotAWorkbookError } from '../errors.
  * upload and the read's first progress came 0.66 s late; with 1 MB, 0.3 s at most.
  */
 const UPLOAD_PIECE_BYTES = 1024 * 1024;
+/**
+ * Pieces being inserted at once, on as many connections: the next piece is received and
+ * sent while the last one is written. Storing a 66 MB file took 2.3-3.3 s a piece at a time,
+ * 1.7-2.2 s with two. On the embedded database they run in turn.
+ */
+const PIECES_IN_FLIGHT = 2;
 
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 const OLE2_MAGIC = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
@@ -80,10 +86,18 @@ export async function storeUpload(db: Database, input: UploadToStore): Promise<S
   let pendingBytes = 0;
   let piece = 0;
   let size = 0;
+  const inserting: Promise<void>[] = [];
   const storePiece = async (content: Buffer) => {
     if (piece === 0) checkWorkbookStart(content);
-    await db.insert(uploadFilePieces).values({ uploadFileId: file.id, piece, content });
+    const insert = db
+      .insert(uploadFilePieces)
+      .values({ uploadFileId: file.id, piece, content })
+      .then(() => undefined);
+    // Its failure is seen where it is awaited, below or in the catch.
+    insert.catch(() => {});
+    inserting.push(insert);
     piece += 1;
+    if (inserting.length >= PIECES_IN_FLIGHT) await inserting.shift();
   };
   try {
     for await (const chunk of input.chunks) {
@@ -100,9 +114,12 @@ export async function storeUpload(db: Database, input: UploadToStore): Promise<S
     }
     if (size === 0) throw new EmptyFileError();
     if (pendingBytes > 0) await storePiece(Buffer.concat(pending, pendingBytes));
+    await Promise.all(inserting);
     await db.update(uploadFiles).set({ size }).where(eq(uploadFiles.id, file.id));
     return { id: file.id, fileName: input.fileName, size };
   } catch (error) {
+    // Not while a piece is still being inserted: it would fail on the deleted file.
+    await Promise.allSettled(inserting);
     await deleteUpload(db, file.id);
     throw error;
   }
