@@ -8,8 +8,10 @@ import { type RowsBatch, type StagedRow, toRowsBatch } from './rows-batch.js';
  * staged, once the claim is no longer current): Postgres takes the rows from the batch's JSON
  * text (`jsonb_array_elements`). Never one statement per row: row-by-row inserts are ~26×
  * slower and hit the bind-parameter limit. It inserts only while the claim is current,
- * holding the session row FOR SHARE until it commits, so another process cannot take the
- * session over (and restage it) in the middle.
+ * holding the session row FOR KEY SHARE until it commits: every write that ends a claim (a
+ * takeover, a cancel, a failed step, deleting the session) locks the row FOR UPDATE first, so
+ * it waits for the batch (and a cancel then deletes it). FOR KEY SHARE, not FOR SHARE: the
+ * read's progress writes (a plain UPDATE) must not wait for each batch's insert.
  *
  * Not COPY: postgres.js 3.4 does not report a failed COPY FROM STDIN (porsager/postgres#1173:
  * it resolves once the next query runs), which would lose a batch silently. The same
@@ -23,7 +25,7 @@ export async function stageRowsBatch(db: Database, claim: Claim, batch: RowsBatc
     sql`with claim as (
           select 1 from import_sessions
           where id = ${claim.id}::uuid and attempt = ${claim.attempt}::int
-          for share
+          for key share
         ),
         inserted as (
           insert into import_rows (session_id, row_number, cells)
