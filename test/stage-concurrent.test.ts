@@ -34,10 +34,13 @@ async function newSession() {
 }
 
 /**
- * Stages a batch in a transaction left open until `finish` is called: the moment in which
- * the insert still holds its lock on the session row.
+ * Stages a batch in a transaction left open while `during` runs: the moment in which the
+ * insert still holds its lock on the session row. The transaction ends whatever `during` does.
  */
-function stageAndHold(session: { id: string; attempt: number }) {
+async function whileStaging<T>(
+  session: { id: string; attempt: number },
+  during: () => Promise<T>,
+): Promise<T> {
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
@@ -51,7 +54,13 @@ function stageAndHold(session: { id: string; attempt: number }) {
     staged();
     await finished;
   });
-  return { holding, finish, transaction };
+  await Promise.race([holding, transaction]);
+  try {
+    return await during();
+  } finally {
+    finish();
+    await transaction;
+  }
 }
 
 /** Whether some connection is waiting for a row lock. */
@@ -66,19 +75,17 @@ async function someoneWaitsForALock(): Promise<boolean> {
 
 it('lets progress be written while a batch is being staged', async () => {
   const { session } = await newSession();
-  const staging = stageAndHold(session);
-  await staging.holding;
   // With the session row held FOR SHARE, this UPDATE waited for the batch's insert: the read's
   // progress fell silent for as long as a batch took. The timeout turns a wait into a failure.
-  await database.db.transaction(async (tx) => {
-    await tx.execute(sql`set local lock_timeout = '5s'`);
-    await tx
-      .update(importSessions)
-      .set({ progress: { phase: 'READING', done: 1, total: 2 } })
-      .where(eq(importSessions.id, session.id));
-  });
-  staging.finish();
-  await staging.transaction;
+  await whileStaging(session, () =>
+    database.db.transaction(async (tx) => {
+      await tx.execute(sql`set local lock_timeout = '5s'`);
+      await tx
+        .update(importSessions)
+        .set({ progress: { phase: 'READING', done: 1, total: 2 } })
+        .where(eq(importSessions.id, session.id));
+    }),
+  );
   const [after] = await database.db
     .select({ progress: importSessions.progress })
     .from(importSessions)
@@ -88,14 +95,13 @@ it('lets progress be written while a batch is being staged', async () => {
 
 it('keeps a cancel waiting until the batch is in, so that the cancel deletes it', async () => {
   const { companyId, session } = await newSession();
-  const staging = stageAndHold(session);
-  await staging.holding;
-  const cancel = cancelImport(database.db, companyId, session.id);
-  // The cancel locks the session row FOR UPDATE: it waits for the batch's transaction.
-  await expect.poll(someoneWaitsForALock, { timeout: 10_000 }).toBe(true);
-  staging.finish();
-  await staging.transaction;
-  expect((await cancel).stage).toBe('CANCELLED');
+  const cancel = await whileStaging(session, async () => {
+    const cancelling = cancelImport(database.db, companyId, session.id);
+    // The cancel locks the session row FOR UPDATE: it waits for the batch's transaction.
+    await expect.poll(someoneWaitsForALock, { timeout: 10_000 }).toBe(true);
+    return { cancelling };
+  });
+  expect((await cancel.cancelling).stage).toBe('CANCELLED');
   const left = await database.db
     .select({ rowNumber: importRows.rowNumber })
     .from(importRows)
@@ -105,17 +111,15 @@ it('keeps a cancel waiting until the batch is in, so that the cancel deletes it'
 
 it('keeps another process from taking the session over while a batch is being staged', async () => {
   const { session } = await newSession();
-  const staging = stageAndHold(session);
-  await staging.holding;
   // The worker's claim (its lease ran out): it skips a session whose row is locked.
-  const claimed = await queryRows<{ id: string }>(
-    database.db,
-    sql`update import_sessions set attempt = attempt + 1
-        where id = (select id from import_sessions where id = ${session.id}::uuid
-                    for update skip locked)
-        returning id`,
+  const claimed = await whileStaging(session, () =>
+    queryRows<{ id: string }>(
+      database.db,
+      sql`update import_sessions set attempt = attempt + 1
+          where id = (select id from import_sessions where id = ${session.id}::uuid
+                      for update skip locked)
+          returning id`,
+    ),
   );
   expect(claimed).toEqual([]);
-  staging.finish();
-  await staging.transaction;
 });
