@@ -366,7 +366,7 @@ async function* readDataSheet(
     },
     ...sheets.visible.map((sheet) => sheet.entry),
   ];
-  const unpacked = new Unpacking();
+  const unpacking = new Unpacking();
   const declaredBytes = parts.reduce(
     (sum, part) => sum + ('content' in part ? part.content.length : part.uncompressedSize),
     0,
@@ -374,9 +374,9 @@ async function* readDataSheet(
   // Until the first data row, the read is unpacking parts (and exceljs parsing them).
   const progress = (rows: number): ReadEvent =>
     rows === 0
-      ? { type: 'progress', phase: 'INFLATING', done: unpacked.bytes, total: declaredBytes }
+      ? { type: 'progress', phase: 'INFLATING', done: unpacking.bytes, total: declaredBytes }
       : { type: 'progress', phase: 'READING', done: rows, total: null };
-  const input = Readable.from(rebuildZip(zip, parts, budget, unpacked));
+  const input = Readable.from(rebuildZip(zip, parts, budget, unpacking));
   // exceljs pipes the input without listening for its errors (it then waits for more input
   // forever); the tick loops rethrow them.
   let inputError: unknown;
@@ -411,7 +411,7 @@ async function* readDataSheet(
       if (!skipped) {
         // exceljs reads a part as long as its header says: the rows are only sound once
         // yauzl has inflated the whole part to exactly that size (not more, as a zip bomb).
-        await clock.whileWaiting(unpacked.whole(sheet.entry.fileName));
+        await clock.whileWaiting(unpacking.whole(sheet.entry.fileName));
         return;
       }
       skippedSheets.push(skipped);
