@@ -506,6 +506,26 @@ describe('readWorkbook rejects', () => {
     expect(error.details.reason).toMatch(/too many bytes/);
   });
 
+  it('a zip whose workbook part has a damaged local header, without crashing or stalling', async () => {
+    const path = await workbook([{ name: 'Users', rows: [header, ['a@x.io', 'A', '1']] }]);
+    const bytes = await readFile(path);
+    const name = Buffer.from('xl/workbook.xml');
+    let damaged = 0;
+    for (let offset = 0; offset < bytes.length - 30; offset++) {
+      if (bytes.readUInt32LE(offset) !== 0x04034b50) continue;
+      const start = offset + 30;
+      if (!bytes.subarray(start, start + bytes.readUInt16LE(offset + 26)).equals(name)) continue;
+      bytes.write('offi', offset, 'latin1');
+      damaged += 1;
+    }
+    expect(damaged).toBe(1);
+    await writeFile(path, bytes);
+    // yauzl fails to open the part; the error reaches the read instead of the stream exceljs
+    // pipes (which would throw it uncaught and leave exceljs waiting).
+    const error = await readFailure(path, 'CORRUPT_FILE');
+    expect(error.details.reason).toMatch(/invalid local file header signature/);
+  });
+
   it('never unpacks a part it does not read, whatever size that part declares', async () => {
     const path = await workbook([{ name: 'Users', rows: [header, ['a@x.io', 'A', '1']] }]);
     await editZip(path, (zip) => {

@@ -309,11 +309,15 @@ async function listSheets(
   if (!workbook || !relationships) {
     throw corruptFileError(`the zip has no ${WORKBOOK_RELS_PART}`);
   }
-  const input = Readable.from(rebuildZip(zip, [workbook, relationships], budget));
+  const { input, checkInput } = rebuiltInput(zip, [workbook, relationships], budget);
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, READER_OPTIONS);
   try {
     // The rebuilt zip holds no worksheets: iterating only makes exceljs parse the two parts.
-    for await (const _tick of clock.withTicks(reader)) clock.check();
+    for await (const _tick of clock.withTicks(reader)) {
+      checkInput();
+      clock.check();
+    }
+    checkInput();
   } finally {
     input.destroy();
   }
@@ -376,16 +380,7 @@ async function* readDataSheet(
     rows === 0
       ? { type: 'progress', phase: 'INFLATING', done: unpacking.bytes, total: declaredBytes }
       : { type: 'progress', phase: 'READING', done: rows, total: null };
-  const input = Readable.from(rebuildZip(zip, parts, budget, unpacking));
-  // exceljs pipes the input without listening for its errors (it then waits for more input
-  // forever); the tick loops rethrow them.
-  let inputError: unknown;
-  input.on('error', (error) => {
-    inputError = error;
-  });
-  const checkInput = () => {
-    if (inputError) throw inputError;
-  };
+  const { input, checkInput } = rebuiltInput(zip, parts, budget, unpacking);
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(input, READER_OPTIONS);
   const skippedSheets: SkippedSheet[] = [];
   let sheetIndex = 0;
@@ -623,6 +618,31 @@ function isDateFormat(numFmt: string | undefined): boolean {
 function excelSerialToDate(serial: number, date1904: boolean): Date {
   const days = serial - 25569 + (date1904 ? 1462 : 0);
   return new Date(Math.round(days * 24 * 3600 * 1000));
+}
+
+/**
+ * The rebuilt zip as the stream exceljs reads, and `checkInput`, which throws what stopped it
+ * (a part that cannot be opened or inflates past its size). exceljs pipes the input without
+ * listening for its errors: it then waits for more input forever, and the error would be
+ * thrown by the stream itself, crashing the thread. The tick loops call `checkInput`.
+ */
+function rebuiltInput(
+  zip: ZipFile,
+  parts: ZipPart[],
+  budget: InflateBudget,
+  unpacking?: Unpacking,
+): { input: Readable; checkInput: () => void } {
+  const input = Readable.from(rebuildZip(zip, parts, budget, unpacking));
+  let inputError: { error: unknown } | undefined;
+  input.on('error', (error) => {
+    inputError = { error };
+  });
+  return {
+    input,
+    checkInput: () => {
+      if (inputError) throw inputError.error;
+    },
+  };
 }
 
 /** How far yauzl has inflated the parts of a rebuilt zip. */
