@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { createDatabase, type DatabaseHandle } from '../drizzle/client.js';
+import { createDatabase, type Database, type DatabaseHandle } from '../drizzle/client.js';
 
 /**
  * A fresh, migrated database for one test file: a new database on the server named by
@@ -82,4 +82,37 @@ export async function createServerDatabase(prefix: string): Promise<ServerDataba
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs `during` while a transaction opened with `begin` stays open, holding what `begin` locked
+ * or wrote (on a real server: another connection sees it as in progress). The transaction
+ * ends once `during` has, whatever `during` did.
+ */
+export async function whileInTransaction<T>(
+  db: Database,
+  begin: (tx: Database) => Promise<void>,
+  during: () => Promise<T>,
+): Promise<T> {
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  let begun!: () => void;
+  const holding = new Promise<void>((resolve) => {
+    begun = resolve;
+  });
+  const transaction = db.transaction(async (tx) => {
+    await begin(tx);
+    begun();
+    await finished;
+  });
+  // A `begin` that fails ends the wait with its error.
+  await Promise.race([holding, transaction]);
+  try {
+    return await during();
+  } finally {
+    finish();
+    await transaction;
+  }
 }

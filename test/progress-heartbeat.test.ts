@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from './app.js';
+import { whileInTransaction } from './database.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
 
 /**
@@ -36,70 +37,58 @@ it('publishes the session again while a step waits inside a statement, with its 
   const company = await t.createTestCompany();
   // Hold the staged rows' table: the read's first statement (dropping rows of an earlier
   // attempt) waits until the lock is released.
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
+  const id = await whileInTransaction(
+    t.db,
+    async (tx) => {
+      await tx.execute(sql`lock table import_rows in share mode`);
+    },
+    async () => {
+      const { body } = await uploadFile(
+        baseUrl,
+        company.token,
+        START_IMPORT,
+        { input: { file: null } },
+        { name: 'held.xlsx', content: await smallWorkbook() },
+      );
+      const sessionId: string = body.data.startImport.id;
+      // Without beats nothing is published while the statement waits: the subscription would
+      // see the read begin (INFLATING) once and then time out.
+      let inflating = 0;
+      const held = await subscribeSse(
+        baseUrl,
+        company.token,
+        FOLLOW,
+        { id: sessionId },
+        (event) => {
+          if (event.data?.importSessionUpdated?.progress?.phase === 'INFLATING') inflating += 1;
+          return inflating === 5;
+        },
+        10_000,
+      );
+      const sessions = held.map((event) => event.data.importSessionUpdated);
+      // Before the worker claims the session, it may be QUEUED.
+      const read = sessions.slice(sessions.findIndex((s) => s.progress.phase === 'INFLATING'));
+      expect(read).toHaveLength(5);
+      for (const session of read) {
+        expect(session).toEqual({
+          stage: 'UPLOAD',
+          busy: true,
+          progress: { phase: 'INFLATING', processed: 0, total: expect.any(Number) },
+        });
+      }
+      return sessionId;
+    },
+  );
+  // Released, the read goes on: the file's City column is new.
+  const after = await subscribeSse(
+    baseUrl,
+    company.token,
+    FOLLOW,
+    { id },
+    (event) => event.data?.importSessionUpdated?.busy === false,
+  );
+  expect(after.at(-1).data.importSessionUpdated).toMatchObject({
+    stage: 'CUSTOM_FIELDS',
+    busy: false,
   });
-  let locked!: () => void;
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const holder = t.db.transaction(async (tx) => {
-    await tx.execute(sql`lock table import_rows in share mode`);
-    locked();
-    await released;
-  });
-  await isLocked;
-  try {
-    const { body } = await uploadFile(
-      baseUrl,
-      company.token,
-      START_IMPORT,
-      { input: { file: null } },
-      { name: 'held.xlsx', content: await smallWorkbook() },
-    );
-    const id = body.data.startImport.id;
-    // Without beats nothing is published while the statement waits: the subscription would
-    // see the read begin (INFLATING) once and then time out.
-    let inflating = 0;
-    const held = await subscribeSse(
-      baseUrl,
-      company.token,
-      FOLLOW,
-      { id },
-      (event) => {
-        if (event.data?.importSessionUpdated?.progress?.phase === 'INFLATING') inflating += 1;
-        return inflating === 5;
-      },
-      10_000,
-    );
-    const sessions = held.map((event) => event.data.importSessionUpdated);
-    // Before the worker claims the session, it may be QUEUED.
-    const read = sessions.slice(sessions.findIndex((s) => s.progress.phase === 'INFLATING'));
-    expect(read).toHaveLength(5);
-    for (const session of read) {
-      expect(session).toEqual({
-        stage: 'UPLOAD',
-        busy: true,
-        progress: { phase: 'INFLATING', processed: 0, total: expect.any(Number) },
-      });
-    }
-    release();
-    await holder;
-    // Released, the read goes on: the file's City column is new.
-    const after = await subscribeSse(
-      baseUrl,
-      company.token,
-      FOLLOW,
-      { id },
-      (event) => event.data?.importSessionUpdated?.busy === false,
-    );
-    expect(after.at(-1).data.importSessionUpdated).toMatchObject({
-      stage: 'CUSTOM_FIELDS',
-      busy: false,
-    });
-  } finally {
-    release();
-    await holder;
-  }
 });

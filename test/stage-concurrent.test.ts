@@ -5,7 +5,7 @@ import { importRows, importSessions } from '../drizzle/tables.js';
 import { createCompany } from '../server/auth.js';
 import { cancelImport, createImportSession } from '../server/import/sessions.js';
 import { copyImportRows } from '../server/import/stage-rows.js';
-import { createTestDatabase } from './database.js';
+import { createTestDatabase, whileInTransaction } from './database.js';
 
 /**
  * What other connections may do while a batch is being staged: only on a real server
@@ -34,33 +34,18 @@ async function newSession() {
 }
 
 /**
- * Stages a batch in a transaction left open while `during` runs: the moment in which the
- * insert still holds its lock on the session row. The transaction ends whatever `during` does.
+ * Runs `during` while a batch is being staged: its transaction is left open, so the insert
+ * still holds its lock on the session row.
  */
-async function whileStaging<T>(
+function whileStaging<T>(
   session: { id: string; attempt: number },
   during: () => Promise<T>,
 ): Promise<T> {
-  let finish!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  let staged!: () => void;
-  const holding = new Promise<void>((resolve) => {
-    staged = resolve;
-  });
-  const transaction = database.db.transaction(async (tx) => {
-    await copyImportRows(tx, session, [{ rowNumber: 2, cells: ['x@y.z', 'X', '1'] }]);
-    staged();
-    await finished;
-  });
-  await Promise.race([holding, transaction]);
-  try {
-    return await during();
-  } finally {
-    finish();
-    await transaction;
-  }
+  return whileInTransaction(
+    database.db,
+    (tx) => copyImportRows(tx, session, [{ rowNumber: 2, cells: ['x@y.z', 'X', '1'] }]),
+    during,
+  );
 }
 
 /** Whether some connection is waiting for a row lock. */

@@ -110,11 +110,12 @@ function takeSpare(maxOldGenerationSizeMb: number): SpareReader | null {
 
 /**
  * Runs readWorkbook in a worker thread with a heap limit, handing each event to `onEvent`
- * in order, the rows of each 'rows' event as one JSON text (RowsBatch). If `onEvent` returns a promise, the next event waits for it, and the worker
- * stops reading while several 'rows' events are still being handled (the time it waits
- * counts against the time budget). 'progress' events are the exception: they are handed
- * over as they arrive, without waiting for the events before them, so a follower hears of
- * the read while batches are being staged; `onEvent` should not await anything for them.
+ * in order, the rows of each 'rows' event as one JSON text (RowsBatch). If `onEvent` returns
+ * a promise, the next event waits for it, and the worker stops reading while several 'rows'
+ * events are still being handled (the time it waits counts against the time budget).
+ * 'progress' events are the exception: they are handed over as they arrive, without waiting
+ * for the events before them, so a follower hears of the read while batches are being
+ * staged; `onEvent` should not await anything for them.
  *
  * Rejects with a WorkbookReadError for anything wrong with the file, including a worker
  * that runs out of memory (RESOURCE_LIMIT), crashes (CORRUPT_FILE) or overruns the time

@@ -18,8 +18,9 @@ export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'SKIP';
  * (statistics target 10: 3,000 rows), once the read has staged them or validation has
  * previewed them. Without statistics on rows just written the planner took them for a handful:
  * it joined staged rows by nested loop (a range of 10,000 rows: 4 s instead of 0.1 s), and read
- * every preview of the session for each range of the commit (100k rows: 3.1 s became 3.7 s). The statements that follow find rows by ranges of the primary key: they need the
- * row count and the spread of row numbers, not fine histograms of the cells. At a million rows
+ * every preview of the session for each range of the commit (100k rows: 3.1 s became 3.7 s).
+ * The statements that follow find rows by ranges of the primary key: they need the row count
+ * and the spread of row numbers, not fine histograms of the cells. At a million rows
  * this takes 27 ms; at the default target (30,000 rows) 210 ms, which was the longest silence
  * of an import (the bench: 314 ms after the read's last progress).
  */
