@@ -158,6 +158,17 @@ export interface Probe {
   stop(): Promise<void>;
 }
 
+/**
+ * What a failed request threw, with its cause: fetch says only "fetch failed" and keeps the
+ * reason (a reset connection, a timeout) in `cause`.
+ */
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  if (!cause) return error.message;
+  return `${error.message}: ${[cause.code, cause.message].filter(Boolean).join(' ')}`;
+}
+
 /** Sends `request` every `intervalMs` (one at a time) and records how long each took. */
 export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_INTERVAL_MS): Probe {
   const samples: { at: number; ms: number }[] = [];
@@ -188,7 +199,7 @@ export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_I
         await request();
       } catch (error) {
         probe.failures++;
-        probe.firstFailure ??= error instanceof Error ? error.message : String(error);
+        probe.firstFailure ??= describeFailure(error);
       }
       const ms = performance.now() - at;
       samples.push({ at, ms });
