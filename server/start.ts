@@ -1,4 +1,3 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createDatabase } from '../drizzle/client.js';
@@ -6,6 +5,7 @@ import { createApp } from './app.js';
 import { bootstrapDefaultCompany } from './bootstrap.js';
 import type { Config } from './config.js';
 import { lockDataDirectory } from './data-dir-lock.js';
+import { createHttpServer } from './http-server.js';
 import { keepReaderWarm } from './import/read-in-worker.js';
 import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
@@ -45,7 +45,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger.error('purging old imports failed', { error: String(error) }),
     );
     const app = createApp({ db: database.db, config, logger, events, importWorker });
-    const server = createServer(app.handle);
+    const server = createHttpServer(app.handle);
     const closeWebSocket = app.attachWebSocket(server);
     await new Promise<void>((resolveListen, rejectListen) => {
       server.once('error', rejectListen);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import type { DatabaseHandle } from '../drizzle/client.js';
 import { createApp } from '../server/app.js';
 import { createCompany, createToken } from '../server/auth.js';
 import { loadConfig } from '../server/config.js';
+import { createHttpServer } from '../server/http-server.js';
 import { startImportWorker } from '../server/jobs/import-worker.js';
 import { createLogger } from '../server/logger.js';
 import { createInProcessImportEvents } from '../server/pubsub.js';
@@ -79,7 +80,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
   /** Serves the app over HTTP on 127.0.0.1 and an ephemeral port; returns its base URL. */
   async function listen(): Promise<string> {
     if (!server) {
-      server = createServer(app.handle);
+      server = createHttpServer(app.handle);
       closeWebSocket = app.attachWebSocket(server);
     }
     const listening = server;

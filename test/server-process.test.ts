@@ -82,6 +82,8 @@ describe('the server process on a fresh database', () => {
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
+    // Its connections outlast what it advertises (server/http-server.ts); Node's own says 5.
+    expect(health.headers.get('keep-alive')).toBe('timeout=60');
 
     await expectAdminOfDefaultCompany(server.url, firstToken);
   });
