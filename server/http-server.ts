@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 /**
  * How long the server keeps an idle keep-alive connection open, and how long its responses
  * tell clients they may reuse one (`Keep-Alive: timeout=…`). Clients that follow the header
- * (Node's fetch and undici, so the CLI and the client package) close an idle connection a
- * second before it says; the server waits five seconds longer still.
+ * (Node's fetch and undici, so the CLI and the client package) close an idle connection
+ * shortly before it says (undici keeps a margin); the server waits five seconds longer still.
  *
  * Node's default advertises the time after which it destroys the socket, less one second.
  * When the server's event loop was busy for longer than that margin (on the embedded database

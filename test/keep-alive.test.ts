@@ -90,8 +90,8 @@ async function reuseWhileServerBusy(port: number): Promise<[string | null, strin
 }
 
 describe('keep-alive connections', () => {
-  it('are reset under a request when the server destroys them when it says (the race)', async () => {
-    // Node's own behaviour: it advertises the time after which it destroys the socket.
+  it('are reset under a request when the server keeps them only as long as it says (the race)', async () => {
+    // Node's own behaviour: it advertises keepAliveTimeout and destroys the socket a second later.
     const port = await startBusyServer(1_000, 1);
     const [first, second] = await reuseWhileServerBusy(port);
     expect(first).toMatch(/^HTTP\/1\.1 200/);
