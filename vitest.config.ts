@@ -26,6 +26,8 @@ export default defineConfig({
             'test/commit-concurrent.test.ts',
             'test/stage-concurrent.test.ts',
             'test/progress-heartbeat.test.ts',
+            // How queries reach a real Postgres: prepared statements, custom plans.
+            'test/postgres-statements.test.ts',
           ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).
