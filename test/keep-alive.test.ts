@@ -8,7 +8,6 @@ import { KEEP_ALIVE } from '../server/http-server.js';
 import { createTestApp, type TestApp } from './app.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const busyServerScript = join(repoRoot, 'test', 'fixtures', 'busy-http-server.ts');
 
 let busyServer: ChildProcessWithoutNullStreams | null = null;
@@ -22,9 +21,13 @@ afterEach(() => {
  * blocked while this one goes on) with these keep-alive times; returns its port.
  */
 async function startBusyServer(serverTimeoutMs: number, advertisedSeconds: number) {
-  const child = spawn(tsx, [busyServerScript, String(serverTimeoutMs), String(advertisedSeconds)], {
-    cwd: repoRoot,
-  });
+  // Node itself with tsx's loader, not the tsx command: that runs the script in a child of
+  // its own, which a kill of the command left running.
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', busyServerScript, String(serverTimeoutMs), String(advertisedSeconds)],
+    { cwd: repoRoot },
+  );
   busyServer = child;
   let output = '';
   child.stdout.setEncoding('utf8');
