@@ -13,8 +13,8 @@ import { createEmptyPostgresDatabase } from './database.js';
  * How queries travel to a real Postgres (postgres.js under drizzle). A query that is not a
  * prepared statement costs postgres.js two round trips (Describe, to learn its parameters'
  * types, then Bind and Execute); a prepared one costs one from its second use on a
- * connection. A GraphQL request makes two or three queries (token, session, page): the
- * round trips are most of its time on a small machine (docs/performance.md).
+ * connection. A GraphQL request makes two or three queries (token, session, page), one after
+ * the other: each extra round trip adds to its latency (docs/performance.md, item 5).
  *
  * It runs against the Postgres of DATABASE_URL: vitest.config.ts selects it only when that is
  * set (as in CI); PGlite has no connections to prepare statements on. Run alone, it falls back
