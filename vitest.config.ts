@@ -32,13 +32,13 @@ export default defineConfig({
           ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
     // Vitest runs one file at a time on two cores (cores - 1). Most files wait on server
     // processes, the CLI or the database rather than compute: two at a time took each suite
     // from 262-367 s to 212-304 s on the 2-core machine (two runs each), all passing.
     maxWorkers: Math.max(2, availableParallelism() - 1),
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
     reporters: ['default'],
   },
 });
