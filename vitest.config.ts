@@ -29,6 +29,8 @@ export default defineConfig({
             'test/progress-heartbeat.test.ts',
             // How queries reach a real Postgres: prepared statements, custom plans.
             'test/postgres-statements.test.ts',
+            // Token changes notified to every process's token cache (none on PGlite).
+            'test/postgres-token-changes.test.ts',
           ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).

@@ -5,7 +5,7 @@ import { processRequest, UploadError } from 'graphql-upload-ts';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Database } from '../drizzle/client.js';
 import { schema } from '../schema/index.js';
-import { authenticate, bearerToken } from './auth.js';
+import { bearerToken } from './auth.js';
 import type { Config } from './config.js';
 import type { Context } from './context.js';
 import { DOWNLOAD_PATH, loadSigningSecret, serveDownload } from './download-route.js';
@@ -16,6 +16,7 @@ import type { ImportWorker } from './jobs/import-worker.js';
 import type { Logger } from './logger.js';
 import type { ImportEvents } from './pubsub.js';
 import { createWorkRateLimiter } from './rate-limit.js';
+import type { TokenAuthenticator } from './token-cache.js';
 
 export interface AppOptions {
   db: Database;
@@ -23,6 +24,8 @@ export interface AppOptions {
   logger: Logger;
   events: ImportEvents;
   importWorker: Pick<ImportWorker, 'wake'>;
+  /** Resolves every request's bearer token (cached on Postgres: server/token-cache.ts). */
+  tokens: TokenAuthenticator;
 }
 
 export interface App {
@@ -50,7 +53,7 @@ function authenticationError(message: string): GraphQLError {
 }
 
 /** Builds the HTTP application around a database; no port is opened here. */
-export function createApp({ db, config, logger, events, importWorker }: AppOptions): App {
+export function createApp({ db, config, logger, events, importWorker, tokens }: AppOptions): App {
   const workRateLimiter = createWorkRateLimiter(db, config.WORK_RATE_LIMIT_PER_MINUTE);
   let secret: Promise<string> | null = null;
   const signingSecret = () => {
@@ -102,7 +105,7 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
       if (!token) {
         throw authenticationError('Send an API token: Authorization: Bearer <token>.');
       }
-      const auth = await authenticate(db, token);
+      const auth = await tokens.authenticate(token);
       if (!auth) throw authenticationError('The API token is not valid or was revoked.');
       const origin = request
         ? new URL(request.url).origin
@@ -198,5 +201,9 @@ export function createApp({ db, config, logger, events, importWorker }: AppOptio
     );
   };
 
-  return { yoga, handle, attachWebSocket: (server) => attachGraphQLWebSocket(server, yoga, db) };
+  return {
+    yoga,
+    handle,
+    attachWebSocket: (server) => attachGraphQLWebSocket(server, yoga, tokens),
+  };
 }

@@ -31,6 +31,11 @@ const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  /**
+   * How long a process may answer for a token without asking the database (real Postgres only;
+   * 0: never). A revocation reaches every process at once by NOTIFY; this bounds one missed.
+   */
+  TOKEN_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
   /** Per API token: how many imports may start (and report emails go out) per minute. */
   WORK_RATE_LIMIT_PER_MINUTE: integer(30),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

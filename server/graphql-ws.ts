@@ -4,9 +4,9 @@ import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
-import type { Database } from '../drizzle/client.js';
-import { authenticate, bearerToken } from './auth.js';
+import { bearerToken } from './auth.js';
 import type { Context } from './context.js';
+import type { TokenAuthenticator } from './token-cache.js';
 
 type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -23,7 +23,7 @@ interface Executors {
 export function attachGraphQLWebSocket(
   server: Server,
   yoga: Yoga,
-  db: Database,
+  tokens: TokenAuthenticator,
 ): () => Promise<void> {
   const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
   const cleanup = useServer(
@@ -34,7 +34,7 @@ export function attachGraphQLWebSocket(
           (params.Authorization as string | undefined) ??
             (params.authorization as string | undefined),
         );
-        return token ? (await authenticate(db, token)) !== null : false;
+        return token ? (await tokens.authenticate(token)) !== null : false;
       },
       execute: (args) => (args.rootValue as Executors).execute(args),
       subscribe: (args) => (args.rootValue as Executors).subscribe(args),

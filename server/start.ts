@@ -11,6 +11,7 @@ import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
 import type { Logger } from './logger.js';
 import { createImportEvents } from './pubsub.js';
+import { createTokenAuthenticator } from './token-cache.js';
 
 export interface RunningServer {
   url: string;
@@ -44,7 +45,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
       logger.error('purging old imports failed', { error: String(error) }),
     );
-    const app = createApp({ db: database.db, config, logger, events, importWorker });
+    const tokens = await createTokenAuthenticator({
+      db: database.db,
+      postgres: database.postgres,
+      cacheSeconds: config.TOKEN_CACHE_SECONDS,
+    });
+    const app = createApp({ db: database.db, config, logger, events, importWorker, tokens });
     const server = createHttpServer(app.handle);
     const closeWebSocket = app.attachWebSocket(server);
     await new Promise<void>((resolveListen, rejectListen) => {
@@ -73,6 +79,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await stopWarmReader();
         await events.close();
         await closeWebSocket();
+        await tokens.close();
         const grace = new Promise<void>((resolveGrace) => setTimeout(resolveGrace, 2_000).unref());
         await Promise.race([closed, grace]);
         server.closeAllConnections();

@@ -4,7 +4,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DatabaseHandle } from '../drizzle/client.js';
 import { createApp } from '../server/app.js';
 import { createCompany, createToken } from '../server/auth.js';
 import { loadConfig } from '../server/config.js';
@@ -12,6 +11,7 @@ import { createHttpServer } from '../server/http-server.js';
 import { startImportWorker } from '../server/jobs/import-worker.js';
 import { createLogger } from '../server/logger.js';
 import { createInProcessImportEvents } from '../server/pubsub.js';
+import { createTokenAuthenticator } from '../server/token-cache.js';
 import { createTestDatabase } from './database.js';
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -24,6 +24,8 @@ export interface TestCompany {
   companyId: string;
   /** ADMIN token */
   token: string;
+  /** The ADMIN token's id (what the admin CLI revokes by) */
+  tokenId: string;
   viewerToken: string;
 }
 
@@ -32,7 +34,7 @@ export interface TestCompany {
  * HTTP on an ephemeral port with `listen()` (uploads, downloads, subscriptions).
  */
 export async function createTestApp(env: Record<string, string> = {}) {
-  const database: DatabaseHandle = await createTestDatabase();
+  const database = await createTestDatabase();
   // Mail outboxes and other files go to a directory of the test's own.
   const dataDir = await mkdtemp(join(tmpdir(), 'muster-test-'));
   const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, ...env });
@@ -45,7 +47,13 @@ export async function createTestApp(env: Record<string, string> = {}) {
     events,
     pollIntervalMs: 100,
   });
-  const app = createApp({ db: database.db, config, logger, events, importWorker });
+  // As the server does: tokens cached on Postgres, dropped when the api_tokens trigger notifies.
+  const tokens = await createTokenAuthenticator({
+    db: database.db,
+    postgres: database.postgres,
+    cacheSeconds: config.TOKEN_CACHE_SECONDS,
+  });
+  const app = createApp({ db: database.db, config, logger, events, importWorker, tokens });
 
   async function request<T = Record<string, any>>(
     token: string | null,
@@ -68,7 +76,12 @@ export async function createTestApp(env: Record<string, string> = {}) {
   async function createTestCompany(name = `Company ${randomBytes(3).toString('hex')}`) {
     const created = await createCompany(database.db, name);
     const viewer = await createToken(database.db, { companyId: created.companyId, role: 'VIEWER' });
-    return { companyId: created.companyId, token: created.token, viewerToken: viewer.token };
+    return {
+      companyId: created.companyId,
+      token: created.token,
+      tokenId: created.tokenId,
+      viewerToken: viewer.token,
+    };
   }
 
   /** A fetch that reaches the app in process, for clients under test. */
@@ -93,6 +106,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
   return {
     database,
     config,
+    tokens,
     listen,
     db: database.db,
     app,
@@ -110,6 +124,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
       }
       await importWorker.stop();
       await events.close();
+      await tokens.close();
       await database.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import ExcelJS from 'exceljs';
 import { Redis } from 'ioredis';
@@ -9,7 +12,12 @@ import { createDatabase, type DatabaseHandle } from '../drizzle/client.js';
 import { createCompany } from '../server/auth.js';
 import { createEmptyPostgresDatabase } from './database.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
-import { killAllServerProcesses, type ServerProcess, startServerProcess } from './processes.js';
+import {
+  childEnv,
+  killAllServerProcesses,
+  type ServerProcess,
+  startServerProcess,
+} from './processes.js';
 
 /**
  * Several real server processes (`tsx server/main.ts`) sharing ONE Postgres database: events
@@ -154,6 +162,8 @@ function serverEnv(transport: Transport): Record<string, string> {
     DATABASE_URL: database.url,
     BOOTSTRAP_ADMIN_TOKEN: bootstrapToken,
     WORK_LEASE_SECONDS: '2',
+    // Valid tokens are cached an hour: only a notified change explains a refusal within seconds.
+    TOKEN_CACHE_SECONDS: '3600',
     LOG_LEVEL: 'info',
     ...(transport === 'redis' ? { REDIS_URL: redisUrl } : {}),
   };
@@ -191,10 +201,24 @@ async function processOf(leaseOwner: string): Promise<ServerProcess> {
 }
 
 /** A company of its own for each case, so its users can be counted exactly. */
-async function newCompany(name: string): Promise<{ companyId: string; token: string }> {
+async function newCompany(
+  name: string,
+): Promise<{ companyId: string; token: string; tokenId: string }> {
   if (!testDb) throw new Error('no server started yet');
   const created = await createCompany(testDb.db, `${name} ${randomBytes(3).toString('hex')}`);
-  return { companyId: created.companyId, token: created.token };
+  return { companyId: created.companyId, token: created.token, tokenId: created.tokenId };
+}
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** `npm run admin -- <args>` as an operator runs it, on the shared database. */
+async function runAdmin(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'server/cli/admin.ts', ...args],
+    { cwd: repoRoot, env: childEnv({ DATABASE_URL: database.url }), timeout: 60_000 },
+  );
+  return stdout;
 }
 
 beforeAll(async () => {
@@ -476,6 +500,30 @@ describe('server processes sharing one Postgres database', () => {
       from users where company_id = ${company.companyId}`;
     expect(users).toEqual({ count: 1997, with_department: 1997 });
   }, 90_000);
+
+  it('a token revoked with the admin CLI is refused by every process within moments', async () => {
+    // Each process has cached the token (for an hour here, see serverEnv); the revocation
+    // reaches them through the api_tokens trigger's NOTIFY.
+    const running = await processes('postgres');
+    const company = await newCompany('Revoked');
+    const viewerOf = (server: ServerProcess) =>
+      server.graphql(company.token, '{ viewer { role } }');
+    for (const server of running) {
+      expect((await viewerOf(server)).data?.viewer.role).toBe('ADMIN');
+    }
+    expect(JSON.parse(await runAdmin(['revoke-token', company.tokenId]))).toEqual({
+      tokenId: company.tokenId,
+      revoked: true,
+    });
+    for (const server of running) {
+      await expect
+        .poll(async () => (await viewerOf(server)).errors?.[0]?.extensions?.code, {
+          timeout: 5_000,
+          interval: 20,
+        })
+        .toBe('UNAUTHENTICATED');
+    }
+  }, 60_000);
 
   it('hands background work to whichever process is free, each step to one process', async () => {
     const running = await processes('postgres');

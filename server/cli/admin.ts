@@ -13,7 +13,7 @@ Commands:
   create-company "<name>"                        new company and its ADMIN token
   create-token <companyId> [--role ADMIN|VIEWER] [--label "<text>"]
                                                  another token for a company (default VIEWER)
-  revoke-token <tokenId>                         a token stops working at once
+  revoke-token <tokenId>                         every server refuses it within moments
   list-tokens <companyId>                        the company's tokens (never the secrets)
 
 Each command prints one JSON line. It uses DATABASE_URL when set, else the embedded

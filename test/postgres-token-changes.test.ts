@@ -1,0 +1,126 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase, type DatabaseHandle } from '../drizzle/client.js';
+import { revokeToken } from '../server/auth.js';
+import { createTestApp, type TestApp } from './app.js';
+
+/**
+ * On a real Postgres, every server process caches valid tokens (server/token-cache.ts) and
+ * drops its cache when the trigger on api_tokens notifies a change, made by any connection:
+ * here a second client stands for the admin CLI or another process. The cache time is an
+ * hour in most of these tests, so only the notification can explain a refusal seen within
+ * seconds. vitest.config.ts selects this file only when DATABASE_URL is set (PGlite does
+ * not cache: it is one process, and a lookup there is no round trip).
+ */
+
+const viewerQuery = '{ viewer { role } }';
+const soon = { timeout: 5_000, interval: 20 };
+
+let t: TestApp;
+let other: DatabaseHandle;
+let otherSql: postgres.Sql;
+
+beforeAll(async () => {
+  t = await createTestApp({ TOKEN_CACHE_SECONDS: '3600' });
+  const url = t.database.url as string;
+  other = await createDatabase({ url });
+  otherSql = postgres(url, { max: 1, onnotice: () => {} });
+});
+afterAll(async () => {
+  await otherSql?.end();
+  await other?.close();
+  await t?.close();
+});
+
+async function status(token: string): Promise<number> {
+  return (await t.request(token, viewerQuery)).status;
+}
+
+/** Revokes a token without the trigger firing (replica role): no process hears of it. */
+async function revokeUnnoticed(tokenId: string, sql = otherSql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`set local session_replication_role = replica`;
+    await tx`update api_tokens set revoked_at = now() where id = ${tokenId}`;
+  });
+}
+
+describe('token changes reach the token cache', () => {
+  it('serves a token from the cache: a change nobody notified is not seen', async () => {
+    const company = await t.createTestCompany();
+    expect(await status(company.token)).toBe(200);
+    await revokeUnnoticed(company.tokenId);
+    // The database says revoked; the cache, told nothing, still answers for an hour.
+    expect(await status(company.token)).toBe(200);
+  });
+
+  it('refuses a token revoked by another connection within moments', async () => {
+    const company = await t.createTestCompany();
+    expect(await status(company.token)).toBe(200);
+    expect(await revokeToken(other.db, company.tokenId)).toBe(true);
+    await expect.poll(() => status(company.token), soon).toBe(401);
+  });
+
+  it('sees a role changed and a company deleted elsewhere', async () => {
+    const company = await t.createTestCompany();
+    const role = async () => (await t.request(company.token, viewerQuery)).data?.viewer?.role;
+    expect(await role()).toBe('ADMIN');
+    await otherSql`update api_tokens set role = 'VIEWER' where id = ${company.tokenId}`;
+    await expect.poll(role, soon).toBe('VIEWER');
+
+    expect(await status(company.viewerToken)).toBe(200);
+    await otherSql`delete from companies where id = ${company.companyId}`;
+    await expect.poll(() => status(company.viewerToken), soon).toBe(401);
+  });
+
+  it('drops the cache when its LISTEN connection is made anew (changes may have been missed)', async () => {
+    const company = await t.createTestCompany();
+    expect(await status(company.token)).toBe(200);
+    await revokeUnnoticed(company.tokenId);
+    expect(await status(company.token)).toBe(200);
+    const terminated = await otherSql<{ pid: number }[]>`
+      select pid from pg_stat_activity
+      where datname = current_database() and query ilike 'listen %' and pg_terminate_backend(pid)`;
+    expect(terminated).toHaveLength(1);
+    await expect.poll(() => status(company.token), soon).toBe(401);
+  });
+});
+
+describe('the cache time', () => {
+  let short: TestApp;
+  beforeAll(async () => {
+    short = await createTestApp({ TOKEN_CACHE_SECONDS: '2' });
+  });
+  afterAll(async () => {
+    await short?.close();
+  });
+
+  it('bounds how long a change nobody notified is missed', async () => {
+    const company = await short.createTestCompany();
+    const shortStatus = async () => (await short.request(company.token, viewerQuery)).status;
+    expect(await shortStatus()).toBe(200);
+    const sql = postgres(short.database.url as string, { max: 1, onnotice: () => {} });
+    try {
+      await revokeUnnoticed(company.tokenId, sql);
+    } finally {
+      await sql.end();
+    }
+    expect(await shortStatus()).toBe(200);
+    await expect.poll(shortStatus, { timeout: 6_000, interval: 100 }).toBe(401);
+  });
+
+  it('is no cache at 0: every request asks the database', async () => {
+    const uncached = await createTestApp({ TOKEN_CACHE_SECONDS: '0' });
+    const sql = postgres(uncached.database.url as string, { max: 1, onnotice: () => {} });
+    try {
+      const company = await uncached.createTestCompany();
+      const uncachedStatus = async () =>
+        (await uncached.request(company.token, viewerQuery)).status;
+      expect(await uncachedStatus()).toBe(200);
+      await revokeUnnoticed(company.tokenId, sql);
+      expect(await uncachedStatus()).toBe(401);
+    } finally {
+      await sql.end();
+      await uncached.close();
+    }
+  });
+});
