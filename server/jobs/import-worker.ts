@@ -55,9 +55,11 @@ const PROGRESS_INTERVAL_MS = 100;
 /**
  * While a step runs, followers hear from it at least this often (followers are promised an
  * event every 250 ms): when nothing was published for this long, the session is published
- * again as it stands (see heartbeat.ts).
+ * again as it stands (see heartbeat.ts). A beat still has to travel (NOTIFY, the follower's
+ * reload of the session, the write): 40-90 ms with both cores busy, so at 200 ms followers
+ * went 250-287 ms without an event in the first ranges of validation (100k bench, 2026-12-06).
  */
-const HEARTBEAT_MS = 200;
+const HEARTBEAT_MS = 150;
 
 /**
  * The statements of a set-based step run range by range (all but the read): ranges of 1,000
