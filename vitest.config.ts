@@ -31,6 +31,8 @@ export default defineConfig({
             'test/postgres-statements.test.ts',
             // Token changes notified to every process's token cache (none on PGlite).
             'test/postgres-token-changes.test.ts',
+            // How the users' reference checks lock, between connections.
+            'test/postgres-user-references.test.ts',
           ]),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).

@@ -162,18 +162,19 @@ export const users = pgTable(
   'users',
   {
     id: uuid().primaryKey().defaultRandom(),
-    companyId: uuid('company_id')
-      .notNull()
-      .references(() => companies.id, { onDelete: 'cascade' }),
+    /**
+     * The company and the training group are checked as foreign keys would, once a statement
+     * rather than once a row, by triggers (migration users_references_by_statement, and
+     * docs/decisions.md): deleting the company deletes its users, deleting the group unsets it.
+     */
+    companyId: uuid('company_id').notNull(),
     /** Stored trimmed and NFC-normalized; compared case-insensitively. */
     email: text().notNull(),
     userName: text('user_name').notNull(),
     reference: text().notNull(),
     /** Values of custom fields keyed by custom_fields.key. */
     customValues: jsonb('custom_values').$type<Record<string, string>>().notNull().default({}),
-    trainingGroupId: uuid('training_group_id').references(() => trainingGroups.id, {
-      onDelete: 'set null',
-    }),
+    trainingGroupId: uuid('training_group_id'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
