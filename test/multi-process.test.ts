@@ -459,11 +459,15 @@ describe('server processes sharing one Postgres database', () => {
     const [driver, watcher] = await processes('redis');
     if (!driver || !watcher) throw new Error('two Redis processes expected');
     const company = await newCompany('Redis events');
-    // No process LISTENs on Postgres: the events can only travel through Redis.
-    const [listeners] = await sql<{ count: number }[]>`
-      select count(*)::int as count from pg_stat_activity
+    // No process LISTENs for import events on Postgres: they can only travel through Redis.
+    // Each LISTENs for token changes, and for nothing else (server/token-cache.ts).
+    const listens = await sql<{ query: string }[]>`
+      select query from pg_stat_activity
       where datname = current_database() and query ilike 'listen %'`;
-    expect(listeners?.count).toBe(0);
+    expect(listens.map((listen) => listen.query)).toEqual([
+      'listen "muster_api_token_changed"',
+      'listen "muster_api_token_changed"',
+    ]);
 
     await wizardAcrossProcesses(driver, watcher, company.token, async (sessionId) => {
       // The watcher's subscription is a Redis channel subscription (Yoga's topic:id).
