@@ -38,7 +38,8 @@ export function createTokenCache(
       if (auth && lookedUpIn === generation) {
         // Full: the oldest entry goes (a Map keeps insertion order).
         if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as string);
-        entries.set(key, { auth, expiresAt: now() + options.ttlMs });
+        // One object serves many requests: none may change it for the others.
+        entries.set(key, { auth: Object.freeze(auth), expiresAt: now() + options.ttlMs });
       }
       return auth;
     },
