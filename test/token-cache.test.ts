@@ -42,6 +42,8 @@ describe('the token cache', () => {
       role: 'ADMIN',
       tokenId: company.tokenId,
     });
+    // The same object answers later requests: frozen, so no request can change it for another.
+    expect(Object.isFrozen(first)).toBe(true);
     now += 9_999;
     expect(await cache.authenticate(company.token)).toEqual(first);
     expect(counted.calls).toBe(1);
