@@ -1,42 +1,25 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type DatabaseTarget } from '../drizzle/client.js';
 import { authenticate } from '../server/auth.js';
 import { createEmptyPostgresDatabase } from './database.js';
+import { type CliResult, runAdminCli } from './processes.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const tokenPattern = /^mst_[A-Za-z0-9_-]{43}$/;
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let dataDir: string;
 let postgresDatabase: { url: string; drop(): Promise<void> } | null = null;
 
-/** Runs `tsx server/cli/admin.ts <args>` on the test database; never throws on a non-zero exit. */
+/** The admin CLI on the test database. */
 function runAdmin(args: string[]): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
-  // The CLI must use the test database, never one inherited from the test run.
-  delete env.DATABASE_URL;
-  if (postgresDatabase) env.DATABASE_URL = postgresDatabase.url;
-  return new Promise((resolve) => {
-    const child = execFile(
-      tsx,
-      ['server/cli/admin.ts', ...args],
-      { cwd: repoRoot, env, timeout: 60_000 },
-      (_error, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }),
-    );
+  return runAdminCli(args, {
+    DATA_DIR: dataDir,
+    ...(postgresDatabase ? { DATABASE_URL: postgresDatabase.url } : {}),
   });
 }
 

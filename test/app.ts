@@ -106,7 +106,6 @@ export async function createTestApp(env: Record<string, string> = {}) {
   return {
     database,
     config,
-    tokens,
     listen,
     db: database.db,
     app,

@@ -1,8 +1,5 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import ExcelJS from 'exceljs';
 import { Redis } from 'ioredis';
@@ -13,8 +10,8 @@ import { createCompany } from '../server/auth.js';
 import { createEmptyPostgresDatabase } from './database.js';
 import { START_IMPORT, subscribeSse, uploadFile } from './http.js';
 import {
-  childEnv,
   killAllServerProcesses,
+  runAdminCli,
   type ServerProcess,
   startServerProcess,
 } from './processes.js';
@@ -207,18 +204,6 @@ async function newCompany(
   if (!testDb) throw new Error('no server started yet');
   const created = await createCompany(testDb.db, `${name} ${randomBytes(3).toString('hex')}`);
   return { companyId: created.companyId, token: created.token, tokenId: created.tokenId };
-}
-
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-
-/** `npm run admin -- <args>` as an operator runs it, on the shared database. */
-async function runAdmin(args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    ['--import', 'tsx', 'server/cli/admin.ts', ...args],
-    { cwd: repoRoot, env: childEnv({ DATABASE_URL: database.url }), timeout: 60_000 },
-  );
-  return stdout;
 }
 
 beforeAll(async () => {
@@ -515,10 +500,11 @@ describe('server processes sharing one Postgres database', () => {
     for (const server of running) {
       expect((await viewerOf(server)).data?.viewer.role).toBe('ADMIN');
     }
-    expect(JSON.parse(await runAdmin(['revoke-token', company.tokenId]))).toEqual({
-      tokenId: company.tokenId,
-      revoked: true,
+    const revoked = await runAdminCli(['revoke-token', company.tokenId], {
+      DATABASE_URL: database.url,
     });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toEqual({ tokenId: company.tokenId, revoked: true });
     for (const server of running) {
       await expect
         .poll(async () => (await viewerOf(server)).errors?.[0]?.extensions?.code, {

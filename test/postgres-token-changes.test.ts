@@ -32,13 +32,17 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function status(token: string): Promise<number> {
-  return (await t.request(token, viewerQuery)).status;
+/** The HTTP status of `{ viewer { role } }` with this token (`app`: the main one by default). */
+async function status(token: string, app = t): Promise<number> {
+  return (await app.request(token, viewerQuery)).status;
 }
 
-/** Revokes a token without the trigger firing (replica role): no process hears of it. */
-async function revokeUnnoticed(tokenId: string, sql = otherSql): Promise<void> {
-  await sql.begin(async (tx) => {
+/**
+ * Revokes a token in the app's database without the trigger firing (replica role): no
+ * process hears of it.
+ */
+async function revokeUnnoticed(tokenId: string, app = t): Promise<void> {
+  await (app.database.postgres as postgres.Sql).begin(async (tx) => {
     await tx`set local session_replication_role = replica`;
     await tx`update api_tokens set revoked_at = now() where id = ${tokenId}`;
   });
@@ -96,30 +100,22 @@ describe('the cache time', () => {
 
   it('bounds how long a change nobody notified is missed', async () => {
     const company = await short.createTestCompany();
-    const shortStatus = async () => (await short.request(company.token, viewerQuery)).status;
-    expect(await shortStatus()).toBe(200);
-    const sql = postgres(short.database.url as string, { max: 1, onnotice: () => {} });
-    try {
-      await revokeUnnoticed(company.tokenId, sql);
-    } finally {
-      await sql.end();
-    }
-    expect(await shortStatus()).toBe(200);
-    await expect.poll(shortStatus, { timeout: 6_000, interval: 100 }).toBe(401);
+    expect(await status(company.token, short)).toBe(200);
+    await revokeUnnoticed(company.tokenId, short);
+    expect(await status(company.token, short)).toBe(200);
+    await expect
+      .poll(() => status(company.token, short), { timeout: 6_000, interval: 100 })
+      .toBe(401);
   });
 
   it('is no cache at 0: every request asks the database', async () => {
     const uncached = await createTestApp({ TOKEN_CACHE_SECONDS: '0' });
-    const sql = postgres(uncached.database.url as string, { max: 1, onnotice: () => {} });
     try {
       const company = await uncached.createTestCompany();
-      const uncachedStatus = async () =>
-        (await uncached.request(company.token, viewerQuery)).status;
-      expect(await uncachedStatus()).toBe(200);
-      await revokeUnnoticed(company.tokenId, sql);
-      expect(await uncachedStatus()).toBe(401);
+      expect(await status(company.token, uncached)).toBe(200);
+      await revokeUnnoticed(company.tokenId, uncached);
+      expect(await status(company.token, uncached)).toBe(401);
     } finally {
-      await sql.end();
       await uncached.close();
     }
   });

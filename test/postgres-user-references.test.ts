@@ -43,6 +43,30 @@ async function waitingForLock(pid: number): Promise<void> {
     .toBe('Lock');
 }
 
+/** A connection of its own (reserved) and its backend's pid. */
+async function reserveConnection() {
+  const connection = await sql.reserve();
+  const [row] = await connection<{ pid: number }[]>`select pg_backend_pid() as pid`;
+  return { sql: connection, pid: row?.pid as number };
+}
+
+/** A writer's and a deleter's connections, released after `run`. */
+async function withWriterAndDeleter(
+  run: (
+    writer: Awaited<ReturnType<typeof reserveConnection>>,
+    deleter: Awaited<ReturnType<typeof reserveConnection>>,
+  ) => Promise<void>,
+): Promise<void> {
+  const writer = await reserveConnection();
+  const deleter = await reserveConnection();
+  try {
+    await run(writer, deleter);
+  } finally {
+    writer.sql.release();
+    deleter.sql.release();
+  }
+}
+
 async function groupsOf(companyId: string) {
   return sql<{ email: string; group: string | null }[]>`
     select email, training_group_id as "group" from users where company_id = ${companyId}`;
@@ -51,51 +75,35 @@ async function groupsOf(companyId: string) {
 describe('users and the groups they are given, between connections', () => {
   it('a group given in an open transaction is deleted only after it, and then unset', async () => {
     const { companyId, groupId } = await companyWithGroup('Given first');
-    const writer = await sql.reserve();
-    const deleter = await sql.reserve();
-    try {
-      await writer`begin`;
-      await writer`insert into users (company_id, email, user_name, reference, training_group_id)
+    await withWriterAndDeleter(async (writer, deleter) => {
+      await writer.sql`begin`;
+      await writer.sql`insert into users (company_id, email, user_name, reference, training_group_id)
         values (${companyId}, 'a@example.com', 'A', 'RA', ${groupId})`;
-      const [{ pid } = { pid: 0 }] = await deleter<
-        { pid: number }[]
-      >`select pg_backend_pid() as pid`;
-      const deleting = deleter`delete from training_groups where id = ${groupId}`.execute();
-      await waitingForLock(pid);
-      await writer`commit`;
+      const deleting = deleter.sql`delete from training_groups where id = ${groupId}`.execute();
+      await waitingForLock(deleter.pid);
+      await writer.sql`commit`;
       await deleting;
       expect(await groupsOf(companyId)).toEqual([{ email: 'a@example.com', group: null }]);
-    } finally {
-      writer.release();
-      deleter.release();
-    }
+    });
   });
 
   it('a group being deleted cannot be given: the write waits, then fails as a key would', async () => {
     const { companyId, groupId } = await companyWithGroup('Deleted first');
-    const writer = await sql.reserve();
-    const deleter = await sql.reserve();
-    try {
-      await deleter`begin`;
-      await deleter`delete from training_groups where id = ${groupId}`;
-      const [{ pid } = { pid: 0 }] = await writer<
-        { pid: number }[]
-      >`select pg_backend_pid() as pid`;
+    await withWriterAndDeleter(async (writer, deleter) => {
+      await deleter.sql`begin`;
+      await deleter.sql`delete from training_groups where id = ${groupId}`;
       const writing =
-        writer`insert into users (company_id, email, user_name, reference, training_group_id)
+        writer.sql`insert into users (company_id, email, user_name, reference, training_group_id)
         values (${companyId}, 'b@example.com', 'B', 'RB', ${groupId})`
           .execute()
           .then(
             () => 'written',
             (error: { code?: string }) => error.code,
           );
-      await waitingForLock(pid);
-      await deleter`commit`;
+      await waitingForLock(writer.pid);
+      await deleter.sql`commit`;
       expect(await writing).toBe('23503');
       expect(await groupsOf(companyId)).toEqual([]);
-    } finally {
-      writer.release();
-      deleter.release();
-    }
+    });
   });
 });

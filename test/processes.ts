@@ -92,6 +92,28 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return env;
 }
 
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the admin CLI (`tsx server/cli/admin.ts <args>`) as an operator would, with `childEnv`:
+ * on the DATABASE_URL of `extra`, else the embedded database in its DATA_DIR, never one
+ * inherited from the test run. Never throws on a non-zero exit.
+ */
+export function runAdminCli(args: string[], extra: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      tsx,
+      ['server/cli/admin.ts', ...args],
+      { cwd: repoRoot, env: childEnv(extra), timeout: 60_000 },
+      (_error, stdout, stderr) => resolve({ code: child.exitCode, stdout, stderr }),
+    );
+  });
+}
+
 /** Starts `tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
 export async function startServerProcess(
   name: string,
