@@ -5,10 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 /**
- * Real server processes for tests: `tsx server/main.ts` on an ephemeral port, stopped with a
- * signal. tsx runs the server in a child process of its own and cannot relay SIGKILL, so each
- * server gets a process group of its own (`detached`) and a SIGKILL goes to the whole group;
- * SIGTERM and SIGINT go to tsx, which passes them on.
+ * Real server processes for tests: `node --import tsx server/main.ts` (as `npm start` runs it)
+ * on an ephemeral port, stopped with a signal. Each server gets a process group of its own
+ * (`detached`): a SIGKILL goes to the whole group, other signals to the server.
  */
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -35,10 +34,10 @@ export interface ServerProcess {
   stdout(): string;
   /** Waits (bounded) until stdout matches; returns all of stdout. */
   waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Resolves once tsx exited and the server closed its end of the pipes: both are gone. */
+  /** Resolves once the server exited and its pipes closed. */
   exited: Promise<Exit>;
   /**
-   * Sends the signal (SIGKILL to the process group, anything else to tsx) and waits for the
+   * Sends the signal (SIGKILL to the process group, anything else to the server) and waits for the
    * exit; after `timeoutMs` it SIGKILLs the group and throws.
    */
   kill(signal: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
@@ -50,7 +49,7 @@ export interface ServerProcess {
    */
   pause(): void;
   resume(): void;
-  /** Whether `pid` (e.g. from an import worker's lease owner) is this server or its tsx. */
+  /** Whether `pid` (e.g. from an import worker's lease owner) is this server or in its group. */
   runs(pid: number): Promise<boolean>;
   /** A GraphQL request over HTTP (JSON), bounded at 15 s. */
   graphql(
@@ -63,7 +62,7 @@ export interface ServerProcess {
 /** Every child started, until it closed: killAllServerProcesses() kills what is left. */
 const running = new Map<ChildProcessWithoutNullStreams, Promise<Exit>>();
 
-/** Sends a signal to tsx and the server it runs (its process group) unless both are gone. */
+/** Sends a signal to the server's process group unless it is gone. */
 function signalGroup(child: ChildProcessWithoutNullStreams, signal: NodeJS.Signals): void {
   if (child.pid === undefined || !running.has(child)) return;
   try {
@@ -114,14 +113,17 @@ export function runAdminCli(args: string[], extra: Record<string, string>): Prom
   });
 }
 
-/** Starts `tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
+/** Starts `node --import tsx server/main.ts` and waits for its "Muster is listening on <url>" log line. */
 export async function startServerProcess(
   name: string,
   env: Record<string, string>,
   options: { startTimeoutMs?: number } = {},
 ): Promise<ServerProcess> {
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-  const child = spawn(tsx, ['server/main.ts'], {
+  // Node runs the server itself, with tsx as its loader: tsx's CLI would run it in a child and
+  // relay signals, and when the child had not answered its relay within 30 ms (a busy machine),
+  // it SIGKILLed it and exited 143 instead of letting it shut down.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: repoRoot,
     env: childEnv(env),
     detached: true,

@@ -779,7 +779,7 @@ describe('readWorkbookInWorker', () => {
     expect(eventsAfterAbort).toBe(0);
   });
 
-  it('starts its worker under tsx, as npm start runs the server', async () => {
+  it('starts its worker under tsx as a loader, as npm start runs the server', async () => {
     const path = await usersWorkbook(3);
     const repoRoot = fileURLToPath(new URL('..', import.meta.url));
     const script = `import('./server/import/read-in-worker.ts').then(({ readWorkbookInWorker }) =>
@@ -787,8 +787,8 @@ describe('readWorkbookInWorker', () => {
         if (event.type === 'rows') console.log(JSON.stringify(JSON.parse(event.batch.json).map(([, cells]) => cells[0])));
       }));`;
     const { stdout } = await promisify(execFile)(
-      join(repoRoot, 'node_modules', '.bin', 'tsx'),
-      ['-e', script],
+      process.execPath,
+      ['--import', 'tsx', '-e', script],
       { cwd: repoRoot },
     );
     expect(JSON.parse(stdout)).toEqual([
