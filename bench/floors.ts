@@ -19,7 +19,7 @@ export interface Floors {
   /** How C loads the rows. */
   loadMethod: string;
   /** Each run's figures, for the record. */
-  runs: { readMs: number; loadMs: number; upsertMs: number }[];
+  runs: FloorRun[];
 }
 
 const SESSION_ID = '00000000-0000-4000-8000-000000000001';
@@ -160,29 +160,52 @@ export async function measureRead(path: string): Promise<{ ms: number; rows: num
   return { ms: performance.now() - started, rows };
 }
 
-/** Runs P, C and U `runs` times each and takes the median of each. */
-export async function measureFloors(options: {
+/** One measurement of P, C and U. */
+export interface FloorRun {
+  readMs: number;
+  loadMs: number;
+  upsertMs: number;
+}
+
+/** A scratch database that measures the floors, once before each import run. */
+export interface FloorBench {
+  /** How C loads the rows. */
+  method: string;
+  measure(): Promise<FloorRun>;
+  /** Drops the scratch database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the scratch database the floors are measured in. The bench measures them right
+ * before each import run rather than all at first: this machine's speed drifts over minutes
+ * (the bare read took 2.4 s in one spell and 4.7 s in another), and a floor measured in
+ * another spell than the import it is compared with made the ratio swing by half.
+ */
+export async function openFloorBench(options: {
   path: string;
   rows: number;
-  runs: number;
   database: 'postgres' | 'pglite';
   serverUrl: string;
-  log(line: string): void;
-}): Promise<Floors> {
-  const runs: Floors['runs'] = [];
+}): Promise<FloorBench> {
   const scratch =
     options.database === 'postgres'
       ? await postgresScratch(options.serverUrl)
       : await pgliteScratch();
   try {
     await scratch.exec(SCRATCH_TABLES);
-    for (let run = 0; run < options.runs; run++) {
+  } catch (error) {
+    await scratch.close();
+    throw error;
+  }
+  return {
+    method: scratch.method,
+    measure: async () => {
       const read = await measureRead(options.path);
       // The header row is a row to exceljs.
       if (read.rows !== options.rows + 1) {
         throw new Error(`the floor read ${read.rows} rows, expected ${options.rows + 1}`);
       }
-      await scratch.exec('truncate bench_rows; truncate bench_users');
       let started = performance.now();
       await scratch.load(options.rows);
       const loadMs = performance.now() - started;
@@ -192,14 +215,16 @@ export async function measureFloors(options: {
       started = performance.now();
       await scratch.exec(UPSERT);
       const upsertMs = performance.now() - started;
-      runs.push({ readMs: read.ms, loadMs, upsertMs });
-      options.log(
-        `floor run ${run + 1}/${options.runs}: P ${Math.round(read.ms)} ms, C ${Math.round(loadMs)} ms, U ${Math.round(upsertMs)} ms`,
-      );
-    }
-  } finally {
-    await scratch.close();
-  }
+      // Nothing left behind for the import run that follows.
+      await scratch.exec('truncate bench_rows; truncate bench_users');
+      return { readMs: read.ms, loadMs, upsertMs };
+    },
+    close: () => scratch.close(),
+  };
+}
+
+/** The floors of several measurements: the median of each of P, C and U. */
+export function floorsOf(runs: FloorRun[], method: string): Floors {
   const readMs = median(runs.map((run) => run.readMs));
   const loadMs = median(runs.map((run) => run.loadMs));
   const upsertMs = median(runs.map((run) => run.upsertMs));
@@ -208,7 +233,7 @@ export async function measureFloors(options: {
     loadMs,
     upsertMs,
     floorMs: readMs + loadMs + upsertMs,
-    loadMethod: scratch.method,
+    loadMethod: method,
     runs,
   };
 }
