@@ -148,6 +148,59 @@ describe('inPacedRowRanges', () => {
     });
   });
 
+  it('runs as many calls at once as the lanes allow when asked, each row once', async () => {
+    const { id } = await sessionWithGaps();
+    const seen: RowRange[] = [];
+    let running = 0;
+    let mostAtOnce = 0;
+    const atOnceWhenStarted: number[] = [];
+    const total = await inPacedRowRanges(
+      database.db,
+      id,
+      { validOnly: false },
+      { rows: 1, targetMs: null },
+      async (range) => {
+        running += 1;
+        atOnceWhenStarted.push(running);
+        mostAtOnce = Math.max(mostAtOnce, running);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        seen.push(range);
+        running -= 1;
+      },
+      // One lane for the first two calls, then two.
+      () => (atOnceWhenStarted.length < 2 ? 1 : 2),
+    );
+    expect(total).toBe(8);
+    expect(mostAtOnce).toBe(2);
+    expect(atOnceWhenStarted.slice(0, 2)).toEqual([1, 1]);
+    expect(seen.map((range) => range.from).sort((a, b) => a - b)).toEqual([
+      2, 3, 5, 6, 7, 10, 11, 12,
+    ]);
+    expect(seen.every((range) => range.from === range.to)).toBe(true);
+  });
+
+  it('starts no range after a call fails, waits for the others, and throws the failure', async () => {
+    const { id } = await sessionWithGaps();
+    const events: string[] = [];
+    const walk = inPacedRowRanges(
+      database.db,
+      id,
+      { validOnly: false },
+      { rows: 1, targetMs: null },
+      async (range) => {
+        events.push(`start ${range.from}`);
+        if (range.from === 3) throw new Error('range 3 failed');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        events.push(`end ${range.from}`);
+      },
+      () => 2,
+    );
+    await expect(walk).rejects.toThrow('range 3 failed');
+    // Rows 2 and 3 started together; 3 failed at once, so no range started after it, and the
+    // walk threw only once row 2's call had ended.
+    expect(events).toEqual(['start 2', 'start 3', 'end 2']);
+  });
+
   it('sizes the next call by the time the last one took', () => {
     expect(nextRangeUnits(4, 250, 125)).toBe(2);
     expect(nextRangeUnits(4, 100, 125)).toBe(5);

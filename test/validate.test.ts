@@ -25,14 +25,22 @@ const columns: ImportColumn[] = [
 ];
 
 /** How a test validates: as validateRows does, or as the worker may run it. */
-type Validation = 'at once' | 'in ranges of 2' | 'duplicate check last';
+type Validation =
+  | 'at once'
+  | 'in ranges of 2'
+  | 'in ranges of 1, two at once'
+  | 'duplicate check last';
 
 async function validate(
   target: { id: string; companyId: string; columns: ImportColumn[] },
   how: Validation,
 ) {
   if (how === 'at once') return validateRows(database.db, target);
-  if (how === 'in ranges of 2') return validateRows(database.db, target, { rangeRows: 2 });
+  if (how === 'in ranges of 2')
+    return validateRows(database.db, target, { pace: { rows: 2, targetMs: null } });
+  if (how === 'in ranges of 1, two at once') {
+    return validateRows(database.db, target, { pace: { rows: 1, targetMs: null }, lanes: 2 });
+  }
   // The worker runs the duplicate check beside the ranges: here it ends after all of them,
   // and only the last statement can flag the duplicates.
   const groups = await groupSql(database.db, target);
@@ -116,11 +124,13 @@ describe('validateRows', () => {
     expect(codes.slice(valid.length)).toEqual(invalid.map(() => ['INVALID_EMAIL']));
   });
 
-  // The same errors however the statements are cut: at once, in ranges, or (as the worker may
-  // run it) with the duplicate check ending after every range was checked.
+  // The same errors however the statements are cut: at once, in ranges (two at once once the
+  // duplicate check has ended, as the worker runs them), or with the duplicate check ending
+  // after every range was checked.
   it.each<{ how: Validation }>([
     { how: 'at once' },
     { how: 'in ranges of 2' },
+    { how: 'in ranges of 1, two at once' },
     { how: 'duplicate check last' },
   ])(
     'flags blanks, lengths, in-file duplicates (naming the first row) and taken references, $how',

@@ -45,16 +45,20 @@ export function nextRangeUnits(units: number, elapsedMs: number, targetMs: numbe
 
 /**
  * Calls `work` over the session's staged rows (only the valid ones with `validOnly`, by their
- * preview) in
- * consecutive ranges, in row order, with how many rows each holds; returns how many rows
- * there were in all. Each range is found when it is needed, by a keyset step on the primary
- * key from the end of the one before (an index scan of the range's rows): nothing scans all
- * the rows before the first call, which at a million rows took over a second of silence.
+ * preview) in consecutive ranges, in row order, with how many rows each holds; returns how
+ * many rows there were in all. Each range is found when it is needed, by a keyset step on the
+ * primary key from the end of the one before (an index scan of the range's rows): nothing scans
+ * all the rows before the first call, which at a million rows took over a second of silence.
  *
  * The first range holds one unit (`pace.rows` rows); with `pace.targetMs`, each next one as
  * many units as fit in that time by how long the last call took. A step that reports progress
  * after each call then reports about as often on a slow machine as on a fast one, and a
  * statement stays short whatever the rows cost.
+ *
+ * `lanes` says how many calls may run at once, asked before each range is started (default
+ * one: each call starts when the one before has ended). Calls running at once must not depend
+ * on each other's rows. When a call fails, no further range is started; the others are waited
+ * for, and the first failure is thrown.
  */
 export async function inPacedRowRanges(
   db: Database,
@@ -62,11 +66,32 @@ export async function inPacedRowRanges(
   { validOnly }: { validOnly: boolean },
   pace: RangePace,
   work: (range: RowRange, rows: number) => Promise<void>,
+  lanes: () => number = () => 1,
 ): Promise<number> {
   let units = 1;
   let after = 0; // spreadsheet rows are numbered from 1
   let total = 0;
-  for (;;) {
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | null = null;
+  const start = (range: RowRange, rows: number) => {
+    const started = performance.now();
+    const call = work(range, rows).then(
+      () => {
+        total += rows;
+        if (pace.targetMs !== null) {
+          units = nextRangeUnits(units, performance.now() - started, pace.targetMs);
+        }
+      },
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+    const settled = call.finally(() => running.delete(settled));
+    running.add(settled);
+  };
+  while (!failure) {
+    while (running.size >= Math.max(1, lanes()) && !failure) await Promise.race(running);
+    if (failure) break;
     const [next] = await queryRows<{ from: number | null; to: number | null; rows: number }>(
       db,
       sql`select min(row_number)::int as "from", max(row_number)::int as "to", count(*)::int as rows
@@ -77,14 +102,15 @@ export async function inPacedRowRanges(
             order by row_number
             limit ${units * pace.rows}::int
           ) next_range`,
-    );
-    if (!next || next.from === null || next.to === null || next.rows === 0) return total;
-    const started = performance.now();
-    await work({ from: next.from, to: next.to }, next.rows);
-    total += next.rows;
+    ).catch((error: unknown) => {
+      failure ??= { error };
+      return [];
+    });
+    if (!next || next.from === null || next.to === null || next.rows === 0) break;
+    start({ from: next.from, to: next.to }, next.rows);
     after = next.to;
-    if (pace.targetMs !== null) {
-      units = nextRangeUnits(units, performance.now() - started, pace.targetMs);
-    }
   }
+  await Promise.all(running);
+  if (failure) throw (failure as { error: unknown }).error;
+  return total;
 }
