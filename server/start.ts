@@ -29,6 +29,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   );
   try {
     await database.migrate();
+    await database.openPool();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
     const events = await createImportEvents({
       redisUrl: config.REDIS_URL,

@@ -67,4 +67,26 @@ describe('queries on a real Postgres', () => {
     });
     expect(plans).toEqual([{ generic: 0, custom: 8 }]);
   });
+
+  it('opens every connection of the pool with openPool, where queries alone open them one by one', async () => {
+    const connections = async () => {
+      const [row] = await queryRows<{ count: number }>(
+        handle.db,
+        sql`select count(*)::int as count from pg_stat_activity where datname = current_database()`,
+      );
+      return row?.count ?? 0;
+    };
+    const lazy = await createDatabase({ url: database.url });
+    const opened = await createDatabase({ url: database.url });
+    try {
+      const before = await connections();
+      await queryRows(lazy.db, sql`select 1`);
+      expect(await connections()).toBe(before + 1);
+      await opened.openPool();
+      expect(await connections()).toBe(before + 1 + 10);
+    } finally {
+      await lazy.close();
+      await opened.close();
+    }
+  });
 });
