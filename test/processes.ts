@@ -51,6 +51,8 @@ export interface ServerProcess {
   resume(): void;
   /** Whether `pid` (e.g. from an import worker's lease owner) is this server or in its group. */
   runs(pid: number): Promise<boolean>;
+  /** The processes still in its group (a server a launcher left behind would be one). */
+  processesInGroup(): Promise<number[]>;
   /** A GraphQL request over HTTP (JSON), bounded at 15 s. */
   graphql(
     token: string,
@@ -117,17 +119,20 @@ export function runAdminCli(args: string[], extra: Record<string, string>): Prom
 export async function startServerProcess(
   name: string,
   env: Record<string, string>,
-  options: { startTimeoutMs?: number } = {},
+  options: { startTimeoutMs?: number; npmStart?: boolean } = {},
 ): Promise<ServerProcess> {
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   // Node runs the server itself, with tsx as its loader: tsx's CLI would run it in a child and
   // relay signals, and when the child had not answered its relay within 30 ms (a busy machine),
-  // it SIGKILLed it and exited 143 instead of letting it shut down.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: repoRoot,
-    env: childEnv(env),
-    detached: true,
-  });
+  // it SIGKILLed it and exited 143 instead of letting it shut down. With `npmStart`, the child
+  // is `npm start` instead, and signals other than SIGKILL go to npm, as a process manager's.
+  const child = options.npmStart
+    ? spawn('npm', ['start'], { cwd: repoRoot, env: childEnv(env), detached: true })
+    : spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+        cwd: repoRoot,
+        env: childEnv(env),
+        detached: true,
+      });
   let output = '';
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -177,6 +182,16 @@ export async function startServerProcess(
     }
   };
 
+  const processesInGroup = async () => {
+    const { stdout } = await run('ps', ['-e', '-o', 'pid=,pgid=']);
+    return stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/).map(Number))
+      .filter(([pid, pgid]) => pgid === child.pid && pid !== undefined)
+      .map(([pid]) => pid as number);
+  };
+
   const graphql = async (token: string, query: string, variables: Record<string, unknown> = {}) => {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
@@ -205,6 +220,7 @@ export async function startServerProcess(
         pause: () => signalGroup(child, 'SIGSTOP'),
         resume: () => signalGroup(child, 'SIGCONT'),
         runs,
+        processesInGroup,
         graphql,
       };
     }

@@ -151,6 +151,27 @@ describe('the server process on a fresh database', () => {
   }, 120_000);
 });
 
+describe('npm start', () => {
+  // A process manager (systemd, Docker running `npm start`) signals npm, not the server:
+  // npm passes SIGTERM to its script's shell, which must have become the server (`exec`),
+  // else the server lives on without a parent.
+  it('passes a SIGTERM sent to npm on to the server, which shuts down and leaves nothing running', async () => {
+    const database = await createServerDatabase('muster-npm-start-');
+    try {
+      const server = await startServerProcess('npm start', database.env, {
+        startTimeoutMs,
+        npmStart: true,
+      });
+      expect((await queryViewer(server.url, null)).status).toBe(401);
+      expect(await server.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+      expect(server.logs()).toContain('SIGTERM: shutting down');
+      expect(await server.processesInGroup()).toEqual([]);
+    } finally {
+      await database.remove();
+    }
+  });
+});
+
 describe('the server process with BOOTSTRAP_ADMIN_TOKEN', () => {
   const bootstrapToken = `bootstrap-${randomBytes(32).toString('base64url')}`;
   let database: ServerDatabase;
