@@ -290,9 +290,13 @@ async function main(): Promise<void> {
       ['ms unless stated', ...runColumns, 'median'],
       ...stageNames.map(([key, label]) => perRun(label, (result) => result.first.stages[key])),
       perRun('TOTAL', (result) => result.first.totalMs),
-      perRun('floor P + C + U (before the run)', (_, run) => floorMsOf(floors.runs[run])),
-      // Each run against its own floors; the last column is the summary's ratio, median total
-      // over median floor.
+      // Each run against its own floors; the last column is the summary's: the medians of P, C
+      // and U added, and the median total over that.
+      [
+        'floor P + C + U (before the run)',
+        ...floors.runs.map((run) => ms(floorMsOf(run))),
+        ms(floors.floorMs),
+      ],
       [
         'ratio total / floor',
         ...results.map((result, run) =>
