@@ -168,7 +168,7 @@ describe('inPacedRowRanges', () => {
         running -= 1;
       },
       // One lane for the first two calls, then two.
-      () => (atOnceWhenStarted.length < 2 ? 1 : 2),
+      { lanes: () => (atOnceWhenStarted.length < 2 ? 1 : 2) },
     );
     expect(total).toBe(8);
     expect(mostAtOnce).toBe(2);
@@ -193,12 +193,74 @@ describe('inPacedRowRanges', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
         events.push(`end ${range.from}`);
       },
-      () => 2,
+      { lanes: () => 2 },
     );
     await expect(walk).rejects.toThrow('range 3 failed');
     // Rows 2 and 3 started together; 3 failed at once, so no range started after it, and the
     // walk threw only once row 2's call had ended.
     expect(events).toEqual(['start 2', 'start 3', 'end 2']);
+  });
+
+  it('reports each range after its call without holding up the next, one report at a time, all ended on return', async () => {
+    const { id } = await sessionWithGaps();
+    const events: string[] = [];
+    let reportsRunning = 0;
+    let mostReportsAtOnce = 0;
+    const total = await inPacedRowRanges(
+      database.db,
+      id,
+      { validOnly: true },
+      { rows: 3, targetMs: null },
+      async (range) => {
+        events.push(`call ${range.from}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      },
+      {
+        report: async (rows) => {
+          reportsRunning += 1;
+          mostReportsAtOnce = Math.max(mostReportsAtOnce, reportsRunning);
+          events.push(`report ${rows}`);
+          await new Promise((resolve) => setTimeout(resolve, 80));
+          events.push(`reported ${rows}`);
+          reportsRunning -= 1;
+        },
+      },
+    );
+    expect(total).toBe(7);
+    expect(mostReportsAtOnce).toBe(1);
+    // The second call started while the first range's report (80 ms) still ran; the walk
+    // returned only after the last report had ended.
+    expect(events.indexOf('call 7')).toBeLessThan(events.indexOf('reported 3'));
+    expect(events.at(-1)).toBe('reported 1');
+    expect(events.filter((event) => event.startsWith('report '))).toEqual([
+      'report 3',
+      'report 3',
+      'report 1',
+    ]);
+  });
+
+  it('starts no range after a report fails, and throws its failure', async () => {
+    const { id } = await sessionWithGaps();
+    const calls: number[] = [];
+    const walk = inPacedRowRanges(
+      database.db,
+      id,
+      { validOnly: false },
+      { rows: 1, targetMs: null },
+      async (range) => {
+        calls.push(range.from);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      },
+      {
+        report: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          throw new Error('the claim is lost');
+        },
+      },
+    );
+    await expect(walk).rejects.toThrow('the claim is lost');
+    // The first report failed while the second range ran: no third one started.
+    expect(calls).toEqual([2, 3]);
   });
 
   it('sizes the next call by the time the last one took', () => {

@@ -33,7 +33,10 @@ export interface CommitTarget {
 }
 
 export interface CommitOptions {
-  /** How many rows each upsert statement takes (see RangePace); progress is reported after each. */
+  /**
+   * How many rows each upsert statement takes (see RangePace); progress is reported after each,
+   * without holding up the next (see inPacedRowRanges).
+   */
   pace: RangePace;
   /**
    * Called inside the transaction after each range with the valid rows done so far. It may
@@ -81,12 +84,19 @@ export async function commitImport(
       target.id,
       { validOnly: true },
       options.pace,
-      async (range, rows) => {
+      async (range) => {
         const changed = await upsertRange(tx, target, range);
         created += changed.created;
         updated += changed.updated;
-        done += rows;
-        await options.onProgress?.(done, target.validRowCount);
+      },
+      // Every report has ended when the walk returns: none can land after the closing update.
+      {
+        report: options.onProgress
+          ? async (rows) => {
+              done += rows;
+              await options.onProgress?.(done, target.validRowCount);
+            }
+          : undefined,
       },
     );
     const [counts] = await queryRows<{ invalid: number }>(

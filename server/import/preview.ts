@@ -138,7 +138,10 @@ export interface ValidateOptions {
    * Until then one: the check keeps a core busy.
    */
   lanes?: number;
-  /** With a pace: called after each range with how many rows it held; a throw ends validation. */
+  /**
+   * With a pace: reports each range's rows once it is done, without holding up the next range
+   * (see inPacedRowRanges); a throw ends validation.
+   */
   onRange?: (rows: number) => Promise<void>;
 }
 
@@ -172,11 +175,10 @@ export async function validateRows(
         session.id,
         { validOnly: false },
         pace,
-        async (range, rows) => {
+        async (range) => {
           await writePreview(db, session, { range, validate: true, groups });
-          await onRange?.(rows);
         },
-        lanes,
+        { lanes, report: onRange },
       ),
       findDuplicateRows(db, session).finally(() => {
         duplicatesChecked = true;

@@ -184,9 +184,8 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
 
   /**
    * Shows the phase at once (not only after the first range), and returns what reports each
-   * range done. Ranges may end together (validation's lanes): their writes run one at a time,
-   * each with the rows done when it runs, so the count never goes back. Throws LostClaimError
-   * once the claim is lost.
+   * range done (inPacedRowRanges calls it one at a time, in order). Throws LostClaimError once
+   * the claim is lost.
    */
   async function startProgress(
     session: ImportSession,
@@ -195,13 +194,11 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   ): Promise<(rows: number) => Promise<void>> {
     await updateClaimed(session, { progress: { phase, done: 0, total } });
     let done = 0;
-    let reported: Promise<boolean> = Promise.resolve(true);
     return async (rows) => {
       done += rows;
-      reported = reported.then(
-        (current) => current && updateClaimed(session, { progress: { phase, done, total } }),
-      );
-      if (!(await reported)) throw new LostClaimError();
+      if (!(await updateClaimed(session, { progress: { phase, done, total } }))) {
+        throw new LostClaimError();
+      }
     };
   }
 
@@ -220,10 +217,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     // total at once; the ranges are found as they go.
     const total = rows.validOnly ? session.validRowCount : session.rowCount;
     const rangeDone = await startProgress(session, phase, total);
-    await inPacedRowRanges(db, session.id, rows, pace, async (range, inRange) => {
-      await work(range);
-      await rangeDone(inRange);
-    });
+    await inPacedRowRanges(db, session.id, rows, pace, work, { report: rangeDone });
   }
 
   /**
