@@ -148,7 +148,7 @@ export interface ValidateOptions {
 /**
  * Stage 3 for a whole session: each row's checks and the rest of its preview (action, user,
  * group), and the duplicates in the file; returns the counts. With a pace, the duplicate check
- * (one statement over every row: 8.8 s at a million) runs beside the ranges, on another
+ * (one statement over every row: 4-6 s at a million) runs beside the ranges, on another
  * connection (on PGlite, in turn with them), and the rows it finds are checked again once
  * both are done; from its end on, `lanes` ranges run at once. Without a pace, the duplicates
  * first and then one statement.
