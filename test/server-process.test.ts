@@ -169,7 +169,8 @@ describe('npm start', () => {
     } finally {
       await database.remove();
     }
-  });
+    // A new PGlite data directory alone may take most of the default minute to start.
+  }, 120_000);
 });
 
 describe('the server process with BOOTSTRAP_ADMIN_TOKEN', () => {
