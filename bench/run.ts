@@ -188,8 +188,8 @@ async function main(): Promise<void> {
   const floors = floorsOf(floorRuns, floorBench.method);
   const loadAtEnd = await loadAverage();
 
-  const pick = (select: (result: ImportRunResult, run: number) => number) => results.map(select);
-  const med = (select: (result: ImportRunResult, run: number) => number) => median(pick(select));
+  const pick = (select: (result: ImportRunResult) => number) => results.map(select);
+  const med = (select: (result: ImportRunResult) => number) => median(pick(select));
   const stageNames = [
     ['uploadMs', 'upload (POST → response)'],
     ['firstEventMs', 'first event (after response)'],
@@ -275,11 +275,11 @@ async function main(): Promise<void> {
   };
 
   const runColumns = results.map((_, index) => `run ${index + 1}`);
-  const perRun = (
-    label: string,
-    select: (result: ImportRunResult, run: number) => number,
-    format = ms,
-  ) => [label, ...results.map((result, run) => format(select(result, run))), format(med(select))];
+  const perRun = (label: string, select: (result: ImportRunResult) => number, format = ms) => [
+    label,
+    ...results.map((result) => format(select(result))),
+    format(med(select)),
+  ];
   const lines = [
     `Muster import benchmark: ${rows} rows, ${database}, ${sharedStrings ? 'shared' : 'inline'} strings, file ${summary.fileMb} MB${summary.uploadCapRaised ? ' (MAX_UPLOAD_BYTES raised to fit)' : ''}${summary.chunkedUpload ? ', uploaded chunked (no Content-Length)' : ''}`,
     `load average: start ${loadAtStart}; after each run ${summary.loadAverage.afterEachRun.join(' | ')}; end ${loadAtEnd}`,
