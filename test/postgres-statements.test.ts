@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -7,6 +10,9 @@ import {
   queryRows,
 } from '../drizzle/client.js';
 import { apiTokens } from '../drizzle/tables.js';
+import { loadConfig } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
+import { startServer } from '../server/start.js';
 import { createEmptyPostgresDatabase } from './database.js';
 
 /**
@@ -68,14 +74,18 @@ describe('queries on a real Postgres', () => {
     expect(plans).toEqual([{ generic: 0, custom: 8 }]);
   });
 
+  /** Connections to a database, counted from `handle` (another connection when it is its own). */
+  async function connectionsTo(url: string) {
+    const [row] = await queryRows<{ count: number }>(
+      handle.db,
+      sql`select count(*)::int as count from pg_stat_activity
+          where datname = ${new URL(url).pathname.slice(1)} and pid <> pg_backend_pid()`,
+    );
+    return row?.count ?? 0;
+  }
+
   it('opens every connection of the pool with openPool, where queries alone open them one by one', async () => {
-    const connections = async () => {
-      const [row] = await queryRows<{ count: number }>(
-        handle.db,
-        sql`select count(*)::int as count from pg_stat_activity where datname = current_database()`,
-      );
-      return row?.count ?? 0;
-    };
+    const connections = () => connectionsTo(database.url);
     const lazy = await createDatabase({ url: database.url });
     const opened = await createDatabase({ url: database.url });
     try {
@@ -87,6 +97,27 @@ describe('queries on a real Postgres', () => {
     } finally {
       await lazy.close();
       await opened.close();
+    }
+  });
+
+  it('has the server open its pool at start, before any request', async () => {
+    const serverDatabase = await createEmptyPostgresDatabase(serverUrl);
+    const dataDir = await mkdtemp(join(tmpdir(), 'muster-pool-'));
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      DATABASE_URL: serverDatabase.url,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    const server = await startServer(config, createLogger('silent'));
+    try {
+      // The pool's 10, and the connection postgres.js keeps for LISTEN.
+      expect(await connectionsTo(serverDatabase.url)).toBeGreaterThanOrEqual(11);
+    } finally {
+      await server.close();
+      await serverDatabase.drop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

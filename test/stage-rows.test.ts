@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../drizzle/client.js';
@@ -8,6 +9,7 @@ import {
   inPacedRowRanges,
   nextRangeUnits,
   type RangePace,
+  type RangeWalk,
   type RowRange,
 } from '../server/import/row-ranges.js';
 import { analyzeStaged, deleteStagedRows } from '../server/import/rows.js';
@@ -109,6 +111,23 @@ describe('inPacedRowRanges', () => {
     return { seen, total };
   }
 
+  /** Walks the rows in ranges of `rows` rows each (no target), with the walk's options. */
+  function walkRanges(
+    sessionId: string,
+    { validOnly, rows }: { validOnly: boolean; rows: number },
+    work: (range: RowRange) => Promise<void>,
+    walk: RangeWalk,
+  ) {
+    return inPacedRowRanges(
+      database.db,
+      sessionId,
+      { validOnly },
+      { rows, targetMs: null },
+      work,
+      walk,
+    );
+  }
+
   it('walks the staged rows in consecutive ranges of a unit without a target, valid ones only or all', async () => {
     const { id } = await sessionWithGaps();
     expect(await calls(id, true, { rows: 3, targetMs: null })).toEqual({
@@ -154,16 +173,14 @@ describe('inPacedRowRanges', () => {
     let running = 0;
     let mostAtOnce = 0;
     const atOnceWhenStarted: number[] = [];
-    const total = await inPacedRowRanges(
-      database.db,
+    const total = await walkRanges(
       id,
-      { validOnly: false },
-      { rows: 1, targetMs: null },
+      { validOnly: false, rows: 1 },
       async (range) => {
         running += 1;
         atOnceWhenStarted.push(running);
         mostAtOnce = Math.max(mostAtOnce, running);
-        await new Promise((resolve) => setTimeout(resolve, 30));
+        await sleep(30);
         seen.push(range);
         running -= 1;
       },
@@ -182,15 +199,13 @@ describe('inPacedRowRanges', () => {
   it('starts no range after a call fails, waits for the others, and throws the failure', async () => {
     const { id } = await sessionWithGaps();
     const events: string[] = [];
-    const walk = inPacedRowRanges(
-      database.db,
+    const walk = walkRanges(
       id,
-      { validOnly: false },
-      { rows: 1, targetMs: null },
+      { validOnly: false, rows: 1 },
       async (range) => {
         events.push(`start ${range.from}`);
         if (range.from === 3) throw new Error('range 3 failed');
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         events.push(`end ${range.from}`);
       },
       { lanes: () => 2 },
@@ -206,21 +221,19 @@ describe('inPacedRowRanges', () => {
     const events: string[] = [];
     let reportsRunning = 0;
     let mostReportsAtOnce = 0;
-    const total = await inPacedRowRanges(
-      database.db,
+    const total = await walkRanges(
       id,
-      { validOnly: true },
-      { rows: 3, targetMs: null },
+      { validOnly: true, rows: 3 },
       async (range) => {
         events.push(`call ${range.from}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
+        await sleep(10);
       },
       {
         report: async (rows) => {
           reportsRunning += 1;
           mostReportsAtOnce = Math.max(mostReportsAtOnce, reportsRunning);
           events.push(`report ${rows}`);
-          await new Promise((resolve) => setTimeout(resolve, 80));
+          await sleep(80);
           events.push(`reported ${rows}`);
           reportsRunning -= 1;
         },
@@ -241,26 +254,24 @@ describe('inPacedRowRanges', () => {
 
   it('starts no range after a report fails, and throws its failure', async () => {
     const { id } = await sessionWithGaps();
-    const calls: number[] = [];
-    const walk = inPacedRowRanges(
-      database.db,
+    const started: number[] = [];
+    const walk = walkRanges(
       id,
-      { validOnly: false },
-      { rows: 1, targetMs: null },
+      { validOnly: false, rows: 1 },
       async (range) => {
-        calls.push(range.from);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        started.push(range.from);
+        await sleep(20);
       },
       {
         report: async () => {
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          await sleep(5);
           throw new Error('the claim is lost');
         },
       },
     );
     await expect(walk).rejects.toThrow('the claim is lost');
     // The first report failed while the second range ran: no third one started.
-    expect(calls).toEqual([2, 3]);
+    expect(started).toEqual([2, 3]);
   });
 
   it('sizes the next call by the time the last one took', () => {

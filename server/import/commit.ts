@@ -79,6 +79,7 @@ export async function commitImport(
     let created = 0;
     let updated = 0;
     let done = 0;
+    const { onProgress } = options;
     const total = await inPacedRowRanges(
       tx,
       target.id,
@@ -91,10 +92,10 @@ export async function commitImport(
       },
       // Every report has ended when the walk returns: none can land after the closing update.
       {
-        report: options.onProgress
+        report: onProgress
           ? async (rows) => {
               done += rows;
-              await options.onProgress?.(done, target.validRowCount);
+              await onProgress(done, target.validRowCount);
             }
           : undefined,
       },
