@@ -1,5 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type QueryOptions, type Transaction } from '@electric-sql/pglite';
 import type { SQL } from 'drizzle-orm';
 import type { PgAsyncDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -82,7 +83,8 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
       close: () => client.end({ timeout: 5 }),
     };
   }
-  const client = 'dataDir' in target ? new PGlite(target.dataDir) : new PGlite();
+  const client =
+    'dataDir' in target ? new TurnTakingPGlite(target.dataDir) : new TurnTakingPGlite();
   await client.waitReady;
   const db = drizzlePglite({ client, relations });
   return {
@@ -95,6 +97,45 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
     openPool: async () => {},
     close: () => client.close(),
   };
+}
+
+/**
+ * PGlite, giving the event loop a turn before each statement. The embedded database runs a
+ * statement on this thread and settles it with promises alone: a background step's
+ * statements issued one after the other (validation's ranges, the commit's) never let timers
+ * or sockets run, so every request and subscription waited for the whole step (a 100k
+ * validation's events all arrived at its end, 2.4 s late). Before each statement the
+ * requests that came meanwhile are read and queue their own statements, taken in turn.
+ */
+class TurnTakingPGlite extends PGlite {
+  override async query<T>(query: string, params?: unknown[], options?: QueryOptions) {
+    await nextTurn();
+    return super.query<T>(query, params, options);
+  }
+
+  override async exec(query: string, options?: QueryOptions) {
+    await nextTurn();
+    return super.exec(query, options);
+  }
+
+  override async transaction<T>(callback: (tx: Transaction) => Promise<T>): Promise<T> {
+    await nextTurn();
+    return super.transaction((tx) => callback(turnTaking(tx)));
+  }
+}
+
+/** A transaction whose statements each wait for the event loop's next turn, as above. */
+function turnTaking(tx: Transaction): Transaction {
+  return Object.assign(Object.create(tx) as Transaction, {
+    query: async <T>(query: string, params?: unknown[], options?: QueryOptions) => {
+      await nextTurn();
+      return tx.query<T>(query, params, options);
+    },
+    exec: async (query: string, options?: QueryOptions) => {
+      await nextTurn();
+      return tx.exec(query, options);
+    },
+  });
 }
 
 /** Rows of a raw SQL query: PGlite answers `{ rows }`, postgres.js an array of rows. */
