@@ -265,6 +265,7 @@ async function main(): Promise<void> {
     readEventGapMaxMs: round(maximum(readGaps)),
     busyGapMax: results.map((result) => roundGap(result.first.busyGapMax)),
     stillGapMax: results.map((result) => roundGap(result.first.stillGapMax)),
+    secondRunBusyGapMax: results.map((result) => roundGap(result.second.busyGapMax)),
     repeatedEvents: results.map((result) => result.first.repeatedEvents),
     probeFailures: results.reduce((sum, result) => sum + result.probeFailures, 0),
     probeFailure: results.find((result) => result.probeFailure)?.probeFailure ?? null,
@@ -327,6 +328,7 @@ async function main(): Promise<void> {
       perRun('read: event gap max', (result) => maximum(result.first.readGaps)),
       perRun('busy: longest gap', (result) => result.first.busyGapMax.ms),
       perRun('busy: longest without moving', (result) => result.first.stillGapMax.ms),
+      perRun('re-import busy: longest gap', (result) => result.second.busyGapMax.ms),
       perRun('events repeating the one before', (result) => result.first.repeatedEvents, String),
     ]),
     `{viewer} p95 / max by stage (median p95, worst max): ${Object.entries(summary.queryByStage)
@@ -337,6 +339,7 @@ async function main(): Promise<void> {
       .join(', ')}`,
     `longest gaps while busy: ${summary.busyGapMax.map(describeGap).join(' | ')}`,
     `longest without moving: ${summary.stillGapMax.map(describeGap).join(' | ')}`,
+    `re-import, longest gaps while busy: ${summary.secondRunBusyGapMax.map(describeGap).join(' | ')}`,
     `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}${summary.probeFailure ? ` (first: ${summary.probeFailure})` : ''}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
