@@ -431,6 +431,30 @@ export interface BusyGap {
   processed: number | null;
 }
 
+/** A confirmation or continue: when it was sent, and when its answer (busy: true) came. */
+interface Resume {
+  sentAt: number;
+  answeredAt: number;
+}
+
+/**
+ * The events, with one more wherever a confirmation or continue was answered before the
+ * follower heard anything since sending it: the session, as last heard, but busy. From
+ * then on the step is running, whatever the follower last heard; without this, the silence
+ * of a step whose first event comes late (PGlite's, until it took turns with the event loop)
+ * began at an event that was not busy and did not count.
+ */
+function withResumes(events: TimedEvent[], resumes: Resume[]): TimedEvent[] {
+  const added = resumes.flatMap(({ sentAt, answeredAt }): TimedEvent[] => {
+    if (events.some((event) => event.at >= sentAt && event.at <= answeredAt)) return [];
+    const before = events.filter((event) => event.at < sentAt).at(-1);
+    if (!before) return [];
+    const progress = { phase: 'CONTINUED', processed: 0, total: null };
+    return [{ at: answeredAt, session: { ...before.session, busy: true, progress } }];
+  });
+  return [...events, ...added].sort((a, b) => a.at - b.at);
+}
+
 /** The longest stretch while busy between events that `differ` (all events, or changes). */
 function longestBusyGap(
   events: TimedEvent[],
@@ -485,17 +509,26 @@ export async function driveImport(options: {
     options.onStaged?.(id);
     let validationFrom = read.at;
     let confirmMs = 0;
+    // When each confirmation and continue was sent and answered (see withResumes).
+    const resumes: Resume[] = [];
+    const resume = async (send: () => Promise<unknown>) => {
+      const sentAt = performance.now();
+      await send();
+      resumes.push({ sentAt, answeredAt: performance.now() });
+    };
     if (read.session.stage === 'CUSTOM_FIELDS') {
       const newHeaders = read.session.columns
         .filter((column) => column.status === 'NEW')
         .map((column) => column.header);
       validationFrom = performance.now();
-      await mutate(
-        url,
-        token,
-        `mutation($id: ID!, $headers: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $headers }) {
+      await resume(() =>
+        mutate(
+          url,
+          token,
+          `mutation($id: ID!, $headers: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $headers }) {
           __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
-        { id, headers: newHeaders },
+          { id, headers: newHeaders },
+        ),
       );
       confirmMs = performance.now() - validationFrom;
     }
@@ -508,7 +541,7 @@ export async function driveImport(options: {
     let reviewWindow: [number, number] = [validated.at, validated.at];
     if (validated.session.stage === 'VALIDATION') {
       const from = performance.now();
-      await continueFrom(url, token, id, 'VALIDATION');
+      await resume(() => continueFrom(url, token, id, 'VALIDATION'));
       const reviewed = await follower.waitFor(
         'the review',
         (s) => s.stage === 'REVIEW' && !s.busy,
@@ -518,14 +551,14 @@ export async function driveImport(options: {
       reviewWindow = [from, reviewed.at];
     }
     const groupsFrom = performance.now();
-    await continueFrom(url, token, id, 'REVIEW');
+    await resume(() => continueFrom(url, token, id, 'REVIEW'));
     const grouped = await follower.waitFor(
       'the group assignment',
       (s) => s.stage === 'GROUP_ASSIGNMENT' && !s.busy,
       deadline,
     );
     const commitFrom = performance.now();
-    await continueFrom(url, token, id, 'GROUP_ASSIGNMENT');
+    await resume(() => continueFrom(url, token, id, 'GROUP_ASSIGNMENT'));
     const committed = await follower.waitFor(
       'the commit',
       (s) => s.stage === 'COMPLETED',
@@ -540,7 +573,7 @@ export async function driveImport(options: {
     const firstProgress = events.find((event) =>
       ['INFLATING', 'READING'].includes(event.session.progress?.phase ?? ''),
     );
-    const busyGapMax = longestBusyGap(events, startedAt, () => true);
+    const busyGapMax = longestBusyGap(withResumes(events, resumes), startedAt, () => true);
     const stillGapMax = longestBusyGap(
       events,
       startedAt,
