@@ -15,25 +15,12 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    // Several server processes can share only a real Postgres (PGlite is one process's): these
-    // tests run when DATABASE_URL names one, as in CI.
+    // Tests named *.postgres.test.ts need a real Postgres (several server processes on one
+    // database, its locks and statements): they run when DATABASE_URL names one, as in CI.
     // The GraphiQL browser test needs Debian's chromium: `npm run test:browser` (CI installs it).
     exclude: [
       'test/browser/**',
-      ...(process.env.DATABASE_URL
-        ? []
-        : [
-            'test/multi-process.test.ts',
-            'test/commit-concurrent.test.ts',
-            'test/stage-concurrent.test.ts',
-            'test/progress-heartbeat.test.ts',
-            // How queries reach a real Postgres: prepared statements, custom plans.
-            'test/postgres-statements.test.ts',
-            // Token changes notified to every process's token cache (none on PGlite).
-            'test/postgres-token-changes.test.ts',
-            // How the users' reference checks lock, between connections.
-            'test/postgres-user-references.test.ts',
-          ]),
+      ...(process.env.DATABASE_URL ? [] : ['test/**/*.postgres.test.ts']),
     ],
     // Each file opens its own database (PGlite in memory, or a fresh Postgres database).
     testTimeout: 60_000,

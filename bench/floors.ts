@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import { PGlite } from '@electric-sql/pglite';
 import ExcelJS from 'exceljs';
 import postgres from 'postgres';
-import { createEmptyPostgresDatabase } from '../test/database.js';
+import { createEmptyPostgresDatabase } from '../test/support/database.js';
 import { median } from './stats.js';
 import { HEADERS, rowCells } from './workbook.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createEmptyPostgresDatabase } from '../test/database.js';
+import { createEmptyPostgresDatabase } from '../test/support/database.js';
 import { type FloorRun, floorsOf, openFloorBench } from './floors.js';
 import { type BusyGap, benchmarkImport, type ImportRunResult } from './import-run.js';
 import { killAllServers, sampleMemory, startServerProcess } from './server-process.js';

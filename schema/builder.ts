@@ -6,7 +6,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import WithInputPlugin from '@pothos/plugin-with-input';
 import { GraphQLError } from 'graphql';
 import type { FileUpload } from 'graphql-upload-ts';
-import type { Context } from '../server/context.js';
+import type { Context } from '../server/http/context.js';
 
 function capitalize(name: string): string {
   return `${name.charAt(0).toUpperCase()}${name.slice(1)}`;

@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { companies } from '../drizzle/tables.js';
-import type { TokenRole } from '../server/auth.js';
+import type { TokenRole } from '../server/infrastructure/auth.js';
 import { builder } from './builder.js';
 
 interface ViewerShape {

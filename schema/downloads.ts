@@ -1,4 +1,4 @@
-import { createDownload } from '../server/download-route.js';
+import { createDownload } from '../server/http/download-route.js';
 import { builder } from './builder.js';
 
 export const DownloadRef = builder

@@ -14,7 +14,7 @@ import {
   UnknownHeaderError,
   WrongStageError,
 } from '../server/errors.js';
-import { InvalidRecipientsError } from '../server/mail.js';
+import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { builder } from './builder.js';
 import { globalId } from './ids.js';
 

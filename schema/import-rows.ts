@@ -1,5 +1,5 @@
 import type { ImportRowError } from '../drizzle/tables.js';
-import { createDownload } from '../server/download-route.js';
+import { createDownload } from '../server/http/download-route.js';
 import { reportAvailable, reportFileName } from '../server/import/report-files.js';
 import {
   countRowsByGroup,

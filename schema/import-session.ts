@@ -1,6 +1,5 @@
 import { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
-import type { Context } from '../server/context.js';
 import {
   EmptyFileError,
   FileTooLargeError,
@@ -13,6 +12,7 @@ import {
   UnknownHeaderError,
   WrongStageError,
 } from '../server/errors.js';
+import type { Context } from '../server/http/context.js';
 import { emailImportReport } from '../server/import/email-report.js';
 import {
   cancelImport,
@@ -26,7 +26,7 @@ import {
   type SessionCursor,
 } from '../server/import/sessions.js';
 import { receiveUpload } from '../server/import/upload.js';
-import { InvalidRecipientsError } from '../server/mail.js';
+import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
 import { inputErrors } from './errors.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Context } from '../server/context.js';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../server/errors.js';
+import type { Context } from '../server/http/context.js';
 import { requestGroupReassignment } from '../server/import/sessions.js';
 import {
   createDistributionRule,

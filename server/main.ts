@@ -1,5 +1,5 @@
-import { loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { loadConfig } from './infrastructure/config.js';
+import { createLogger } from './infrastructure/logger.js';
 import { startServer } from './start.js';
 
 const config = loadConfig();

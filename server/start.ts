@@ -1,17 +1,17 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createDatabase } from '../drizzle/client.js';
-import { createApp } from './app.js';
-import { bootstrapDefaultCompany } from './bootstrap.js';
-import type { Config } from './config.js';
-import { lockDataDirectory } from './data-dir-lock.js';
-import { createHttpServer } from './http-server.js';
-import { keepReaderWarm } from './import/read-in-worker.js';
+import { createApp } from './http/app.js';
+import { createHttpServer } from './http/http-server.js';
+import { keepReaderWarm } from './import/reader/reader-thread.js';
+import { bootstrapDefaultCompany } from './infrastructure/bootstrap.js';
+import type { Config } from './infrastructure/config.js';
+import { lockDataDirectory } from './infrastructure/data-dir-lock.js';
+import type { Logger } from './infrastructure/logger.js';
+import { createImportEvents } from './infrastructure/pubsub.js';
+import { createTokenAuthenticator } from './infrastructure/token-cache.js';
 import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
-import type { Logger } from './logger.js';
-import { createImportEvents } from './pubsub.js';
-import { createTokenAuthenticator } from './token-cache.js';
 
 export interface RunningServer {
   url: string;

@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import { asc, eq } from 'drizzle-orm';
 import { createDatabase } from '../../drizzle/client.js';
 import { apiTokens, companies } from '../../drizzle/tables.js';
-import { createCompany, createToken, revokeToken, type TokenRole } from '../auth.js';
-import { loadConfig } from '../config.js';
-import { lockDataDirectory } from '../data-dir-lock.js';
+import { createCompany, createToken, revokeToken, type TokenRole } from '../infrastructure/auth.js';
+import { loadConfig } from '../infrastructure/config.js';
+import { lockDataDirectory } from '../infrastructure/data-dir-lock.js';
 
 const usage = `Usage: npm run admin -- <command>
 

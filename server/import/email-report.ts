@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import type { Database } from '../../drizzle/client.js';
 import { mailOutbox } from '../../drizzle/tables.js';
-import type { Config } from '../config.js';
 import { ReportNotAvailableError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { InvalidRecipientsError, sendMail, validateRecipients } from '../mail.js';
+import type { Config } from '../infrastructure/config.js';
+import type { Logger } from '../infrastructure/logger.js';
+import { InvalidRecipientsError, sendMail, validateRecipients } from '../infrastructure/mail.js';
 import {
   type ReportKind,
   reportAvailable,

@@ -11,8 +11,8 @@ import {
   uploadFiles,
 } from '../../drizzle/tables.js';
 import { builtInFields, type UserField } from '../settings/fields.js';
-import { readWorkbookInWorker } from './read-in-worker.js';
-import { type ReadLimits, WorkbookReadError } from './read-workbook.js';
+import { type ReadLimits, WorkbookReadError } from './reader/read-workbook.js';
+import { readWorkbookInWorker } from './reader/reader-thread.js';
 import { analyzeStaged, deleteStagedRows } from './rows.js';
 import type { ImportSession } from './sessions.js';
 import { matchColumns } from './sessions.js';

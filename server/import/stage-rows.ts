@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import { type Claim, StaleClaimError } from './claims.js';
-import { type RowsBatch, type StagedRow, toRowsBatch } from './rows-batch.js';
+import { type RowsBatch, type StagedRow, toRowsBatch } from './reader/rows-batch.js';
 
 /**
  * Stages a batch of rows for a claimed session in one statement (StaleClaimError, and nothing

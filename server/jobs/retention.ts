@@ -1,9 +1,9 @@
 import { and, eq, exists, inArray, isNotNull, lt, not, notInArray } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { importSessions, uploadFiles } from '../../drizzle/tables.js';
+import { purgeExpiredRateLimits } from '../http/rate-limit.js';
 import { deleteStagedRows } from '../import/rows.js';
 import { CANCELLED } from '../import/sessions.js';
-import { purgeExpiredRateLimits } from '../rate-limit.js';
 
 const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
 

@@ -1,9 +1,9 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { customFields, distributionRules, users } from '../../drizzle/tables.js';
-import { isUniqueViolation } from '../database-errors.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
 import { bumpUsersVersion } from '../import/preview-basis.js';
+import { isUniqueViolation } from '../infrastructure/database-errors.js';
 
 /** A field a user record has: one of the three built-ins, or a company's custom field. */
 export interface UserField {

@@ -1,9 +1,9 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { distributionRules, trainingGroups } from '../../drizzle/tables.js';
-import { isUniqueViolation } from '../database-errors.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
 import { bumpUsersVersion } from '../import/preview-basis.js';
+import { isUniqueViolation } from '../infrastructure/database-errors.js';
 
 export type TrainingGroup = typeof trainingGroups.$inferSelect;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../app.js';
+import { createTestApp, type TestApp } from '../support/app.js';
 
 /**
  * GraphiQL at /graphql in a real (headless) Chromium, with no internet access: the page must

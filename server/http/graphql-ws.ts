@@ -1,0 +1,68 @@
+import type { Server } from 'node:http';
+import type { ExecutionArgs } from 'graphql';
+import type { OperationResult } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import type { YogaServerInstance } from 'graphql-yoga';
+import { WebSocketServer } from 'ws';
+import { bearerToken } from '../infrastructure/auth.js';
+import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
+import type { Context } from './context.js';
+
+type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+
+interface Executors {
+  execute(args: ExecutionArgs): OperationResult;
+  subscribe(args: ExecutionArgs): OperationResult;
+}
+
+/**
+ * graphql-ws on the same path as HTTP (/graphql), through Yoga's envelop so it gets the same
+ * schema, plugins and context. The token travels in connectionParams
+ * (`{ "Authorization": "Bearer …" }`); a missing or wrong one closes the socket with 4403.
+ */
+export function attachGraphQLWebSocket(
+  server: Server,
+  yoga: Yoga,
+  tokens: TokenAuthenticator,
+): () => Promise<void> {
+  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const cleanup = useServer(
+    {
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const token = bearerToken(
+          (params.Authorization as string | undefined) ??
+            (params.authorization as string | undefined),
+        );
+        return token ? (await tokens.authenticate(token)) !== null : false;
+      },
+      execute: (args) => (args.rootValue as Executors).execute(args),
+      subscribe: (args) => (args.rootValue as Executors).subscribe(args),
+      onSubscribe: async (ctx, _id, params) => {
+        const host = ctx.extra.request.headers.host ?? 'localhost';
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          connectionParams: ctx.connectionParams,
+          origin: `http://${host}`,
+          params,
+        });
+        const document = parse(params.query);
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          document,
+          operationName: params.operationName,
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe } as Executors,
+        };
+      },
+    },
+    wsServer,
+  );
+  return async () => {
+    await cleanup.dispose();
+    await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+  };
+}

@@ -1,0 +1,176 @@
+import ExcelJS from 'exceljs';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { createTestApp, type TestApp } from '../support/app.js';
+import { START_IMPORT, subscribeSse, uploadFile } from '../support/http.js';
+
+let t: TestApp;
+let baseUrl: string;
+beforeAll(async () => {
+  t = await createTestApp();
+  baseUrl = await t.listen();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) {
+  stage busy rowCount progress { phase processed total }
+} }`;
+
+/**
+ * A workbook big enough that reading it takes several progress intervals. With its new
+ * columns (Department, City) the read stops at CUSTOM_FIELDS; without, it hands straight on
+ * to validation, as a re-import does.
+ */
+async function largeWorkbook(
+  rows: number,
+  { newColumns = true } = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  const workbook = new ExcelJS.Workbook();
+  const sheet = workbook.addWorksheet('Users');
+  const extra = (cells: string[]) => (newColumns ? cells : []);
+  sheet.addRow(['Email', 'userName', 'reference', ...extra(['Department', 'City'])]);
+  for (let i = 0; i < rows; i++) {
+    sheet.addRow([
+      `user${i}@example.com`,
+      `User ${i}`,
+      `R${i}`,
+      ...extra([`Dept ${i % 17}`, `City ${i % 101}`]),
+    ]);
+  }
+  return new Uint8Array(await workbook.xlsx.writeBuffer());
+}
+
+function wsClient(token: string | null) {
+  return createClient({
+    url: `${baseUrl.replace('http', 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: token ? { Authorization: `Bearer ${token}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+  });
+}
+
+describe('importSessionUpdated', () => {
+  it('streams progress while the file is inflated and read, over SSE and over graphql-ws', async () => {
+    const company = await t.createTestCompany();
+    const { body } = await uploadFile(
+      baseUrl,
+      company.token,
+      START_IMPORT,
+      { input: { file: null } },
+      { name: 'big.xlsx', content: await largeWorkbook(30_000) },
+    );
+    const id = body.data.startImport.id;
+    const client = wsClient(company.token);
+    const overWebSocket: any[] = [];
+    const wsDone = new Promise<void>((resolve, reject) => {
+      client.subscribe(
+        { query: FOLLOW, variables: { id } },
+        {
+          next: (event) => overWebSocket.push(event.data?.importSessionUpdated),
+          error: reject,
+          complete: resolve,
+        },
+      );
+    });
+    const overSse = await subscribeSse(
+      baseUrl,
+      company.token,
+      FOLLOW,
+      { id },
+      (event) => event.data?.importSessionUpdated?.busy === false,
+    );
+    const sseSessions = overSse.map((event) => event.data.importSessionUpdated);
+    expect(sseSessions.at(-1)).toMatchObject({
+      stage: 'CUSTOM_FIELDS',
+      busy: false,
+      rowCount: 30_000,
+    });
+    const phases = new Set(sseSessions.map((session) => session.progress.phase));
+    expect(phases.has('READING')).toBe(true);
+    const reading = sseSessions.filter((session) => session.progress.phase === 'READING');
+    expect(reading.some((session) => session.progress.processed > 0)).toBe(true);
+
+    // graphql-ws sees the same states; the stream stays open until the import ends.
+    await t.request(
+      company.token,
+      'mutation($id: ID!) { cancelImport(input: { sessionId: $id }) { __typename } }',
+      {
+        id,
+      },
+    );
+    await wsDone;
+    await client.dispose();
+    expect(overWebSocket.some((session) => session.stage === 'CUSTOM_FIELDS')).toBe(true);
+    expect(overWebSocket.at(-1)).toMatchObject({ stage: 'CANCELLED', busy: false });
+  });
+
+  it("streams validation's progress while it runs, on the embedded database too", async () => {
+    const company = await t.createTestCompany();
+    const { body } = await uploadFile(
+      baseUrl,
+      company.token,
+      START_IMPORT,
+      { input: { file: null } },
+      { name: 'valid.xlsx', content: await largeWorkbook(30_000, { newColumns: false }) },
+    );
+    const events = await subscribeSse(
+      baseUrl,
+      company.token,
+      FOLLOW,
+      { id: body.data.startImport.id },
+      (event) =>
+        event.data?.importSessionUpdated?.busy === false &&
+        event.data.importSessionUpdated.stage !== 'UPLOAD',
+    );
+    const sessions = events.map((event) => event.data.importSessionUpdated);
+    expect(sessions.at(-1)).toMatchObject({ stage: 'REVIEW', busy: false, rowCount: 30_000 });
+    // On PGlite the statements run on the server's thread: without a turn for the event loop
+    // between them, every event of the step arrived at its end, showing it ended.
+    const validating = sessions.filter(
+      (session) => session.busy && session.progress?.phase === 'VALIDATING',
+    );
+    expect(validating.length).toBeGreaterThan(0);
+  });
+
+  it('closes a graphql-ws connection without a valid token with 4403 Forbidden', async () => {
+    for (const token of [null, 'mst_wrong']) {
+      const client = wsClient(token);
+      const closed = new Promise<number>((resolve) =>
+        client.on('closed', (event) => resolve((event as { code: number }).code)),
+      );
+      const result = new Promise<unknown>((resolve) => {
+        client.subscribe(
+          { query: '{ viewer { role } }' },
+          { next: () => {}, error: resolve, complete: () => resolve(null) },
+        );
+      });
+      expect(await closed).toBe(4403);
+      await result;
+      await client.dispose();
+    }
+  });
+
+  it("refuses to follow another company's session", async () => {
+    const company = await t.createTestCompany();
+    const other = await t.createTestCompany();
+    const { body } = await uploadFile(
+      baseUrl,
+      company.token,
+      START_IMPORT,
+      { input: { file: null } },
+      { name: 'small.xlsx', content: await largeWorkbook(2) },
+    );
+    const events = await subscribeSse(
+      baseUrl,
+      other.token,
+      FOLLOW,
+      { id: body.data.startImport.id },
+      () => true,
+    );
+    expect(events[0].errors[0].message).toContain('No import session');
+  });
+});
