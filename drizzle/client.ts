@@ -34,7 +34,7 @@ export interface DatabaseHandle {
 const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /** Connections a process keeps to a real Postgres server. */
-const POOL_SIZE = 10;
+export const POOL_SIZE = 10;
 
 export type DatabaseTarget = { url: string } | { dataDir: string } | { memory: true };
 

@@ -259,7 +259,7 @@ function sessionId(globalId: string): string {
  */
 function announceChange(ctx: Context, session: ImportSession): ImportSession {
   ctx.events.publishSessionUpdated(session.id);
-  if (session.busy) ctx.importWorker.wake();
+  if (session.busy) ctx.importWorker.wake(session.id);
   return session;
 }
 
@@ -294,7 +294,13 @@ builder.mutationFields((t) => ({
         maxBytes: ctx.config.MAX_UPLOAD_BYTES,
         comment: input.comment?.trim().slice(0, 1000) || null,
       });
-      ctx.importWorker.wake();
+      ctx.logger.info('import session created', {
+        sessionId: session.id,
+        companyId: session.companyId,
+        fileName: session.fileName,
+        fileSize: session.fileSize,
+      });
+      ctx.importWorker.wake(session.id);
       return session;
     },
   }),

@@ -1,14 +1,18 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { createDatabase } from '../drizzle/client.js';
+import { sql } from 'drizzle-orm';
+import { createDatabase, type DatabaseHandle, POOL_SIZE, queryRows } from '../drizzle/client.js';
 import { createApp } from './http/app.js';
 import { createHttpServer } from './http/http-server.js';
+import { observeRequests } from './http/observability.js';
 import { keepReaderWarm } from './import/reader/reader-thread.js';
 import { bootstrapDefaultCompany } from './infrastructure/bootstrap.js';
 import type { Config } from './infrastructure/config.js';
 import { lockDataDirectory } from './infrastructure/data-dir-lock.js';
 import type { Logger } from './infrastructure/logger.js';
+import { createMetrics, type Metrics } from './infrastructure/metrics.js';
 import { createImportEvents } from './infrastructure/pubsub.js';
+import { checkReadiness } from './infrastructure/readiness.js';
 import { createTokenAuthenticator } from './infrastructure/token-cache.js';
 import { startImportWorker } from './jobs/import-worker.js';
 import { scheduleRetention } from './jobs/retention.js';
@@ -20,6 +24,48 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A start-up failure the operator can act on: its message alone says what to change. */
+export class StartError extends Error {}
+
+/**
+ * A database that cannot be reached or used at start, named by its variable and location
+ * (never its password).
+ */
+function databaseStartError(config: Config, error: unknown): unknown {
+  if (!config.DATABASE_URL) return error;
+  const url = new URL(config.DATABASE_URL);
+  const code = (error as { code?: string }).code;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StartError(
+    `cannot use the database at DATABASE_URL (${url.host}${url.pathname}): ${reason}${code && !reason.includes(code) ? ` (${code})` : ''}`,
+  );
+}
+
+/** Metrics from the database, read when scraped. */
+function databaseMetrics(database: DatabaseHandle): Metrics {
+  const postgres = database.kind === 'postgres';
+  return createMetrics({
+    importsByStage: () =>
+      queryRows<{ stage: string; busy: boolean; count: number }>(
+        database.db,
+        sql`select stage, busy, count(*)::int as count from import_sessions group by stage, busy`,
+      ),
+    pool: async () => ({
+      max: postgres ? POOL_SIZE : 1,
+      connections: postgres
+        ? await queryRows<{ state: string; count: number }>(
+            database.db,
+            sql`select coalesce(state, 'unknown') as state, count(*)::int as count
+                from pg_stat_activity where datname = current_database() group by 1`,
+          )
+        : [],
+    }),
+    ping: async () => {
+      await database.db.execute(sql`select 1`);
+    },
+  });
+}
+
 /** Opens the database, migrates, bootstraps, and listens. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const dataDir = resolve(config.DATA_DIR);
@@ -28,7 +74,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     config.DATABASE_URL ? { url: config.DATABASE_URL } : { dataDir: resolve(dataDir, 'pglite') },
   );
   try {
-    await database.migrate();
+    await database.migrate().catch((error: unknown) => {
+      throw databaseStartError(config, error);
+    });
     await database.openPool();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
     const events = await createImportEvents({
@@ -36,11 +84,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       postgres: database.postgres,
       logger,
     });
+    const metrics = databaseMetrics(database);
     const importWorker = startImportWorker({
       db: database.db,
       config,
       logger,
       events,
+      metrics,
       leaseMs: config.WORK_LEASE_SECONDS * 1000,
     });
     const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
@@ -52,12 +102,29 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       cacheSeconds: config.TOKEN_CACHE_SECONDS,
     });
     const app = createApp({ db: database.db, config, logger, events, importWorker, tokens });
-    const server = createHttpServer(app.handle);
-    const closeWebSocket = app.attachWebSocket(server);
+    const server = createHttpServer(
+      observeRequests(app.handle, {
+        logger,
+        metrics,
+        metricsToken: config.METRICS_TOKEN,
+        readiness: () => checkReadiness(database.db, importWorker),
+      }),
+    );
     await new Promise<void>((resolveListen, rejectListen) => {
-      server.once('error', rejectListen);
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        rejectListen(
+          error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+            ? new StartError(
+                `cannot listen on ${config.HOST}:${config.PORT} (PORT, HOST): ${error.code}${error.code === 'EADDRINUSE' ? ', the port is in use by another process' : ''}`,
+              )
+            : error,
+        ),
+      );
       server.listen(config.PORT, config.HOST, () => resolveListen());
     });
+    // Attached once listening: the WebSocket server re-emits the HTTP server's errors, and a
+    // port in use would have been reported as its own internal error.
+    const closeWebSocket = app.attachWebSocket(server);
     // The first import's read then starts at once (its worker is started and loaded).
     const stopWarmReader = keepReaderWarm();
     const { port } = server.address() as AddressInfo;

@@ -16,6 +16,7 @@ import { DOWNLOAD_PATH, loadSigningSecret, serveDownload } from './download-rout
 import { renderGraphiQL } from './graphiql.js';
 import { CSRF_HEADER, graphqlProtectionPlugins } from './graphql-limits.js';
 import { attachGraphQLWebSocket } from './graphql-ws.js';
+import { useRequestObservation } from './observability.js';
 import { createWorkRateLimiter } from './rate-limit.js';
 
 export interface AppOptions {
@@ -76,7 +77,10 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     },
     // Self-hosted: GraphiQL's assets come from the server, not a CDN (works offline).
     renderGraphiQL,
-    plugins: graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
+    plugins: [
+      ...graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
+      useRequestObservation(),
+    ],
     // One operation per request: a batch would multiply every limit above.
     batching: false,
     // Unexpected errors become "Unexpected error." for callers (and are logged); only

@@ -38,6 +38,8 @@ const configSchema = z.object({
   TOKEN_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
   /** Per API token: how many imports may start (and report emails go out) per minute. */
   WORK_RATE_LIMIT_PER_MINUTE: integer(30),
+  /** When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is open. */
+  METRICS_TOKEN: z.string().min(16).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   NODE_ENV: z.string().default('production'),
 });

@@ -15,17 +15,21 @@ import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
 import type { Config } from '../infrastructure/config.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
-import type { Logger } from '../infrastructure/logger.js';
+import { currentRequestId, type Logger } from '../infrastructure/logger.js';
+import type { Metrics } from '../infrastructure/metrics.js';
 import type { ImportEvents } from '../infrastructure/pubsub.js';
 import { listUserFields } from '../settings/fields.js';
 import { Heartbeat } from './heartbeat.js';
 import { ProgressPacer } from './progress-pacer.js';
+import { observeStep, type StepEnd } from './step-events.js';
 
 export interface ImportWorkerOptions {
   db: Database;
   config: Config;
   logger: Logger;
   events: ImportEvents;
+  /** Step durations, rows and lease losses (the logs get the step events either way). */
+  metrics?: Metrics;
   /** How long a claim lasts without renewal; another process may take the session after. */
   leaseMs?: number;
   /** How often to look for work when nobody called wake(). */
@@ -39,10 +43,15 @@ export interface ImportWorkerOptions {
 }
 
 export interface ImportWorker {
-  /** Look for work now (called after startImport, so progress starts at once). */
-  wake(): void;
+  /**
+   * Look for work now (called after startImport, so progress starts at once). With the session
+   * whose work was queued, its step's log lines carry the id of the request being served.
+   */
+  wake(sessionId?: string): void;
   /** Stops taking work and waits for the current step to end or be released. */
   stop(): Promise<void>;
+  /** False once stopped, or when its loop ended on an error (readiness reports it). */
+  isRunning(): boolean;
 }
 
 /**
@@ -94,6 +103,15 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
   let current: AbortController | null = null;
   /** Beats for the claimed session while its step runs. */
   let heartbeat: Heartbeat | null = null;
+  let loopEnded = false;
+  /** The request that queued each session's work, for its step's log lines (bounded). */
+  const queuedBy = new Map<string, string>();
+  const rememberRequest = (sessionId: string, requestId: string) => {
+    queuedBy.delete(sessionId);
+    queuedBy.set(sessionId, requestId);
+    // Sessions claimed by another process never leave the map: keep the latest only.
+    if (queuedBy.size > 1000) queuedBy.delete(queuedBy.keys().next().value as string);
+  };
 
   function publish(sessionId: string): void {
     events.publishSessionUpdated(sessionId);
@@ -366,6 +384,11 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           renewing = false;
         });
     }, leaseMs / 3);
+    const requestId = queuedBy.get(session.id);
+    queuedBy.delete(session.id);
+    const observer = observeStep({ db, logger, metrics: options.metrics, requestId }, session);
+    let end: StepEnd = 'ran';
+    let failure: unknown;
     try {
       switch (session.step) {
         case 'READ':
@@ -386,6 +409,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       }
     } catch (error) {
       if (error instanceof LostClaimError || error instanceof StaleClaimError) {
+        end = stopped ? 'handed_back' : 'interrupted';
         // On shutdown, hand the session back at once instead of after the lease runs out.
         if (stopped) {
           await db
@@ -395,12 +419,10 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
               and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)),
             );
         }
-        logger.info('import step stopped: the session was cancelled or claimed elsewhere', {
-          sessionId: session.id,
-        });
         return;
       }
-      logger.error('import step failed', { sessionId: session.id, error: String(error) });
+      end = 'error';
+      failure = error;
       const failed = await failClaimedStep(db, session, {
         code: 'INTERNAL_ERROR',
         message:
@@ -412,6 +434,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       heartbeat?.stop();
       heartbeat = null;
       current = null;
+      const nextStepQueued = await observer.end(end, failure);
+      // A step that queued the next one itself (the read, validation) passes its request on.
+      if (nextStepQueued && requestId) rememberRequest(session.id, requestId);
     }
   }
 
@@ -436,10 +461,25 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       });
       wakeUp = null;
     }
-  })();
+  })().then(
+    () => {
+      loopEnded = true;
+    },
+    (error: unknown) => {
+      loopEnded = true;
+      logger.error('the import worker stopped on an error: imports wait until a restart', {
+        error: String(error),
+      });
+    },
+  );
 
   return {
-    wake: () => wakeUp?.(),
+    wake: (sessionId) => {
+      const requestId = currentRequestId();
+      if (sessionId && requestId) rememberRequest(sessionId, requestId);
+      wakeUp?.();
+    },
+    isRunning: () => !stopped && !loopEnded,
     stop: async () => {
       stopped = true;
       current?.abort(new LostClaimError());
