@@ -1,8 +1,19 @@
-import { loadConfig } from './infrastructure/config.js';
+import { type Config, loadConfig } from './infrastructure/config.js';
 import { createLogger } from './infrastructure/logger.js';
 import { startServer } from './start.js';
 
-const config = loadConfig();
+/** A failed start is one line saying what to change, and a non-zero exit: no stack trace. */
+function stop(logger: ReturnType<typeof createLogger>, error: unknown): never {
+  logger.error(`Muster could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (error) {
+  stop(createLogger('error'), error);
+}
 const logger = createLogger(config.LOG_LEVEL);
 
 try {
@@ -50,6 +61,5 @@ try {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 } catch (error) {
-  logger.error(error instanceof Error ? error.message : String(error));
-  process.exit(1);
+  stop(logger, error);
 }
