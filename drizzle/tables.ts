@@ -55,6 +55,24 @@ export interface ImportColumn {
   status: 'MATCHED' | 'NEW' | 'ADDED' | 'IGNORED';
 }
 
+/** A visible worksheet of an import's file: whether it has the required headers, and which was read. */
+export interface ImportSheet {
+  name: string;
+  hasRequiredHeaders: boolean;
+  read: boolean;
+}
+
+/**
+ * A cell of a staged row the reader could not read (an error value, a formula without a
+ * value, text longer than a cell holds), as the row error validation reports for it.
+ */
+export interface ImportCellProblem {
+  columnIndex: number;
+  code: string;
+  message: string;
+  value: string | null;
+}
+
 /** Server-wide values shared by every process, e.g. the download-link signing secret. */
 export const serverSecrets = pgTable('server_secrets', {
   name: text().primaryKey(),
@@ -248,6 +266,10 @@ export const importSessions = pgTable(
     fileName: text('file_name').notNull(),
     fileSize: bigint('file_size', { mode: 'number' }).notNull(),
     comment: text(),
+    /** The sheet startImport named, if any (else the reader chooses). */
+    requestedSheet: text('requested_sheet'),
+    /** The file's visible worksheets, once read. */
+    sheets: jsonb().$type<ImportSheet[]>().notNull().default([]),
     progress: jsonb().$type<ImportProgress>(),
     columns: jsonb().$type<ImportColumn[]>().notNull().default([]),
     rowCount: integer('row_count').notNull().default(0),
@@ -287,6 +309,8 @@ export const importRows = pgTable(
     rowNumber: integer('row_number').notNull(),
     /** Cell values as text, by column index (null: blank), as the reader converted them. */
     cells: jsonb().$type<(string | null)[]>().notNull(),
+    /** Cells the reader could not read (their `cells` entry is null); null when none. */
+    problems: jsonb().$type<ImportCellProblem[]>(),
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
 );

@@ -37,6 +37,16 @@ const RowErrorCodeEnum = builder.enumType('ImportRowErrorCode', {
     REFERENCE_TAKEN: {
       description: 'The reference belongs to another existing user of the company.',
     },
+    CELL_ERROR_VALUE: {
+      description: 'The cell holds an error value (#N/A, #VALUE!, #REF!…) instead of a value.',
+    },
+    FORMULA_WITHOUT_VALUE: {
+      description:
+        'The cell holds a formula that was never calculated (files written by scripts): open and save the file in a spreadsheet program.',
+    },
+    CELL_TOO_LONG: {
+      description: "The cell holds more than 32,767 characters, Excel's limit for a cell.",
+    },
   },
 });
 

@@ -136,9 +136,26 @@ const ImportFailureRef = builder
     fields: (t) => ({
       code: t.exposeString('code', {
         description:
-          'NO_DATA_SHEET, MISSING_COLUMNS, DUPLICATE_HEADERS, TOO_MANY_ROWS, TOO_MANY_COLUMNS, TOO_LARGE_INFLATED, NOT_A_WORKBOOK, CORRUPT_FILE, ENCRYPTED, TIME_LIMIT, RESOURCE_LIMIT or INTERNAL_ERROR.',
+          'NO_DATA_SHEET, SHEET_NOT_FOUND (startImport named a sheet the file lacks), MISSING_COLUMNS, DUPLICATE_HEADERS, TOO_MANY_ROWS, TOO_MANY_COLUMNS, TOO_LARGE_INFLATED, TOO_LARGE_STAGED (the rows hold more data than one import may store), NOT_A_WORKBOOK, CORRUPT_FILE, ENCRYPTED, TIME_LIMIT, RESOURCE_LIMIT or INTERNAL_ERROR.',
       }),
       message: t.exposeString('message', { description: 'What went wrong and what to do.' }),
+    }),
+  });
+
+const ImportSheetRef = builder
+  .objectRef<{ name: string; hasRequiredHeaders: boolean; read: boolean }>('ImportSheet')
+  .implement({
+    description: 'A visible worksheet of the uploaded file.',
+    fields: (t) => ({
+      name: t.exposeString('name', { description: 'The sheet name, as on its tab.' }),
+      hasRequiredHeaders: t.exposeBoolean('hasRequiredHeaders', {
+        description:
+          'Its first rows hold the Email, userName and reference headers, so it can be imported.',
+      }),
+      read: t.exposeBoolean('read', {
+        description:
+          'The sheet this import read: the one named at startImport, else the active tab if it has the headers, else the first sheet that has them.',
+      }),
     }),
   });
 
@@ -184,6 +201,12 @@ builder.node(ImportSessionRef, {
       type: [ImportColumnRef],
       description: 'Every non-blank header of the data sheet, in sheet order, with its status.',
       resolve: (s) => s.columns.map((column) => ({ ...column, companyId: s.companyId })),
+    }),
+    sheets: t.field({
+      type: [ImportSheetRef],
+      description:
+        'The visible worksheets of the file, once read: which have the required headers and which was read. Empty before.',
+      resolve: (s) => s.sheets,
     }),
     rowCount: t.exposeInt('rowCount', {
       description: 'Data rows read from the file (blank rows are not rows).',
@@ -268,7 +291,9 @@ builder.mutationFields((t) => ({
     type: ImportSessionRef,
     description:
       'Stage 1: uploads an .xlsx file (multipart request) and starts reading it in the background. Returns at once with the session at UPLOAD and busy; follow it with importSessionUpdated.',
-    typeOptions: { description: 'The file to import and an optional comment.' },
+    typeOptions: {
+      description: 'The file to import, an optional comment and optionally the sheet to read.',
+    },
     errors: {
       types: [
         EmptyFileError,
@@ -283,6 +308,10 @@ builder.mutationFields((t) => ({
       comment: t.input.string({
         description: 'A note kept with the import (at most 1,000 characters).',
       }),
+      sheet: t.input.string({
+        description:
+          'The name of the sheet to import. By default: the active tab if it has the required headers, else the first sheet that has them.',
+      }),
     },
     resolve: async (_root, { input }, ctx) => {
       await ctx.workRateLimiter.consume(ctx.auth.tokenId);
@@ -293,6 +322,7 @@ builder.mutationFields((t) => ({
         chunks: upload.chunks,
         maxBytes: ctx.config.MAX_UPLOAD_BYTES,
         comment: input.comment?.trim().slice(0, 1000) || null,
+        sheet: input.sheet?.slice(0, 200) || null,
       });
       ctx.logger.info('import session created', {
         sessionId: session.id,

@@ -60,12 +60,12 @@ export async function writePreview(
   const { groups, range } = options;
   const firstPreview = options.validate && !options.onlyDuplicates;
   const rows = firstPreview
-    ? sql`select r.session_id, r.row_number, r.cells, d.first_email_row, d.first_reference_row,
+    ? sql`select r.session_id, r.row_number, r.cells, r.problems, d.first_email_row, d.first_reference_row,
             null::jsonb as old_errors, null::text as old_action, null::uuid as old_user_id,
             null::uuid as old_rule_id, null::uuid as old_group_id
           from import_rows r ${duplicatesJoinSql()}
           where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}`
-    : sql`select r.session_id, r.row_number, r.cells,
+    : sql`select r.session_id, r.row_number, r.cells, r.problems,
             ${options.validate ? sql`d.first_email_row, d.first_reference_row,` : sql``}
             p.errors as old_errors, p.action as old_action, p.user_id as old_user_id,
             p.matched_rule_id as old_rule_id, p.training_group_id as old_group_id

@@ -7,6 +7,7 @@ import type { Database } from '../../drizzle/client.js';
 import {
   type ImportColumn,
   type ImportProgress,
+  type ImportSheet,
   uploadFilePieces,
   uploadFiles,
 } from '../../drizzle/tables.js';
@@ -28,6 +29,7 @@ export interface ReadUploadOptions {
 export interface ReadUploadResult {
   columns: ImportColumn[];
   rowCount: number;
+  sheets: ImportSheet[];
 }
 
 /**
@@ -79,6 +81,7 @@ export async function readUpload(
   const path = join(tmpdir(), `muster-${session.id}-${randomBytes(4).toString('hex')}.xlsx`);
   const preparing: ImportProgress = { phase: 'INFLATING', done: 0, total: session.fileSize };
   let columns: ImportColumn[] = [];
+  let sheets: ImportSheet[] = [];
   let rowCount = 0;
   try {
     const stored =
@@ -95,12 +98,17 @@ export async function readUpload(
     // The reader waits for each batch's insert before sending more: memory stays flat.
     await readWorkbookInWorker(
       path,
-      { ...options.limits, requiredHeaders: builtInFields.map((field) => field.label) },
+      {
+        ...options.limits,
+        requiredHeaders: builtInFields.map((field) => field.label),
+        sheetName: session.requestedSheet,
+      },
       async (event) => {
         if (event.type === 'progress') {
           options.onProgress({ phase: event.phase, done: event.done, total: event.total });
         } else if (event.type === 'header') {
           columns = matchColumns(event.headers, options.fields);
+          sheets = event.sheets;
         } else {
           rowCount += event.batch.count;
           await stageRowsBatch(db, session, event.batch);
@@ -113,5 +121,5 @@ export async function readUpload(
   }
   // Autovacuum gets to the rows just staged later; validation needs statistics now.
   await analyzeStaged(db, 'import_rows');
-  return { columns, rowCount };
+  return { columns, rowCount, sheets };
 }

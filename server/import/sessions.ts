@@ -24,7 +24,7 @@ export const CANCELLABLE_STAGES: ImportStage[] = [
  */
 export async function createImportSession(
   db: Database,
-  input: UploadToStore & { comment: string | null },
+  input: UploadToStore & { comment: string | null; sheet?: string | null },
 ): Promise<ImportSession> {
   const upload = await storeUpload(db, input);
   try {
@@ -36,6 +36,7 @@ export async function createImportSession(
         fileName: upload.fileName,
         fileSize: upload.size,
         comment: input.comment,
+        requestedSheet: input.sheet ?? null,
         stage: 'UPLOAD',
         busy: true,
         progress: { phase: 'QUEUED', done: 0, total: null },

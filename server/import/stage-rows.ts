@@ -28,8 +28,8 @@ export async function stageRowsBatch(db: Database, claim: Claim, batch: RowsBatc
           for key share
         ),
         inserted as (
-          insert into import_rows (session_id, row_number, cells)
-          select ${claim.id}::uuid, (pair.value ->> 0)::int, pair.value -> 1
+          insert into import_rows (session_id, row_number, cells, problems)
+          select ${claim.id}::uuid, (pair.value ->> 0)::int, pair.value -> 1, pair.value -> 2
           from jsonb_array_elements(${batch.json}::text::jsonb) as pair
           where exists (select 1 from claim)
           returning 1

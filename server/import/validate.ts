@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
-import { cellSql, columnOf, customColumns } from './columns.js';
+import { cellSql, columnOf, customColumns, importedColumns } from './columns.js';
 
 /** Codes of row errors; documented in the schema's ImportRowErrorCode. */
 export const ROW_ERROR_CODES = [
@@ -10,6 +10,10 @@ export const ROW_ERROR_CODES = [
   'TOO_LONG',
   'DUPLICATE_IN_FILE',
   'REFERENCE_TAKEN',
+  // Found by the reader (staged in import_rows.problems): see reader/cell-values.ts.
+  'CELL_ERROR_VALUE',
+  'FORMULA_WITHOUT_VALUE',
+  'CELL_TOO_LONG',
 ] as const;
 
 export const MAX_LENGTH = { email: 254, userName: 200, reference: 100, custom: 1000 } as const;
@@ -48,7 +52,12 @@ export const emailKeySql = (email: ReturnType<typeof cellSql>) =>
 type ErrorSql = ReturnType<typeof sql>;
 
 /** One row error as jsonb: the column, the code, a message for people and the cell's value. */
-function errorSql(column: ImportColumn, code: string, message: ErrorSql, value = cellSql(column)) {
+function errorSql(
+  column: ImportColumn,
+  code: string,
+  message: ErrorSql,
+  value: SQL = cellSql(column),
+) {
   return sql`jsonb_build_object('columnIndex', ${column.columnIndex}::int, 'code', ${code}::text, 'message', ${message}, 'value', ${value})`;
 }
 
@@ -119,10 +128,12 @@ export function rowErrorsSql(session: { companyId: string; columns: ImportColumn
   const email = columnOf(session.columns, 'email');
   const userName = columnOf(session.columns, 'userName');
   const reference = columnOf(session.columns, 'reference');
+  // A cell the reader could not read is blank in `cells`: its own error says why, not REQUIRED.
   const required = (column: ImportColumn) =>
-    sql`case when ${cellSql(column)} is null then ${errorSql(column, 'REQUIRED', sql`${`${column.header} is required.`}::text`)} end`;
+    sql`case when ${cellSql(column)} is null and ${problemAt(column)} is null then ${errorSql(column, 'REQUIRED', sql`${`${column.header} is required.`}::text`)} end`;
+  // The value kept with the error is cut at the limit: previews must not copy long texts.
   const tooLong = (column: ImportColumn, max: number) =>
-    sql`case when length(${cellSql(column)}) > ${max}::int then ${errorSql(column, 'TOO_LONG', sql`${`${column.header} is longer than ${max} characters.`}::text`)} end`;
+    sql`case when length(${cellSql(column)}) > ${max}::int then ${errorSql(column, 'TOO_LONG', sql`${`${column.header} is longer than ${max} characters.`}::text`, sql`left(${cellSql(column)}, ${max}::int)`)} end`;
   const ownChecks = [
     required(email),
     sql`case when ${cellSql(email)} is not null and length(${cellSql(email)}) <= ${MAX_LENGTH.email}::int and ${invalidEmailSql(cellSql(email))}
@@ -147,8 +158,27 @@ export function rowErrorsSql(session: { companyId: string; columns: ImportColumn
   )`;
   return sql`nullif(
     to_jsonb(array_remove(array[${sql.join([...ownChecks, ...duplicates], sql`, `)}]::jsonb[], null))
-      || coalesce(${referenceTaken}, '[]'::jsonb),
+      || coalesce(${referenceTaken}, '[]'::jsonb)
+      || ${cellProblemsSql(session.columns)},
     '[]'::jsonb)`;
+}
+
+/** The reader's problem with an imported column's cell (jsonb), null when it has none. */
+function problemAt(column: ImportColumn): SQL {
+  return sql`(case when r.problems is not null then jsonb_path_query_first(r.problems, ${`$[*] ? (@.columnIndex == ${column.columnIndex})`}::jsonpath) end)`;
+}
+
+/**
+ * The reader's problems with the cells of imported columns (import_rows.problems: an error
+ * value, a formula without a value, text too long), already in the shape of row errors; a
+ * column that is not imported does not matter.
+ */
+function cellProblemsSql(columns: ImportColumn[]): SQL {
+  const indexes = importedColumns(columns).map((column) => column.columnIndex);
+  return sql`(case when r.problems is null then '[]'::jsonb else coalesce((
+    select jsonb_agg(problem) from jsonb_array_elements(r.problems) problem
+    where (problem ->> 'columnIndex')::int = any(${`{${indexes.join(',')}}`}::int[])
+  ), '[]'::jsonb) end)`;
 }
 
 /** How many of the session's previewed rows are valid and how many have errors. */

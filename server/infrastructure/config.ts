@@ -20,6 +20,12 @@ const configSchema = z.object({
    * 2^31 - 1: progress reports inflated bytes as a GraphQL Int.
    */
   MAX_INFLATED_BYTES: integer(2_000_000_000).pipe(z.number().max(2_147_483_647)),
+  /**
+   * Cap on the bytes one import stages (its rows as JSON): one long text referenced from many
+   * cells takes little room in the file and much in the database. Past it the import fails
+   * with TOO_LARGE_STAGED.
+   */
+  MAX_STAGED_BYTES: integer(1024 * 1024 * 1024),
   /** How long a process's claim on an import's background work lasts without renewal. */
   WORK_LEASE_SECONDS: integer(30),
   /** Days after which ended imports lose their staged rows and stored file, and idle ones end. */

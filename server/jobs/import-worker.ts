@@ -316,6 +316,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           maxRows: config.MAX_ROWS,
           maxColumns: 500,
           maxInflatedBytes: config.MAX_INFLATED_BYTES,
+          maxStagedBytes: config.MAX_STAGED_BYTES,
           maxEntries: 10_000,
           timeBudgetMs: config.READ_TIME_LIMIT_MS,
         },
@@ -332,12 +333,14 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
               ...released,
               columns: result.columns,
               rowCount: result.rowCount,
+              sheets: result.sheets,
               stage: 'CUSTOM_FIELDS',
             }
           : {
               ...queued('VALIDATE'),
               columns: result.columns,
               rowCount: result.rowCount,
+              sheets: result.sheets,
               stage: 'VALIDATION',
             },
       );

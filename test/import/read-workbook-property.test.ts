@@ -94,7 +94,8 @@ const text = fc
       weight: 1,
     },
   )
-  .map(writableText);
+  // Within Excel's 32,767 characters a cell (a longer one is a row error: read-workbook.test.ts).
+  .map((value) => writableText(value.slice(0, 32_767)));
 
 /** Dates Excel can hold (from 1900-03-01, after its leap-year bug), some at midnight UTC. */
 const date = fc.oneof(
@@ -110,19 +111,52 @@ const date = fc.oneof(
 
 const number = fc.oneof(
   fc.integer({ min: -1_000_000, max: 1_000_000 }),
-  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  // Excel holds numbers from 2.2251E-308 up to 9.99999999999999E+307.
+  fc
+    .double({ noNaN: true, min: -9.99999999999999e307, max: 9.99999999999999e307 })
+    .filter((value) => value === 0 || Math.abs(value) >= 2.2250738585072014e-308),
   fc.constantFrom(0.1 + 0.2, 1e21, 1.5e-7, -0, 4915112345678, Number.MAX_SAFE_INTEGER),
 );
 
-const cell: fc.Arbitrary<ExcelJS.CellValue> = fc.oneof(
+/** Date formats a workbook's author might pick, and how Excel shows a date under each. */
+const DATE_FORMATS = [
+  'mm-dd-yy',
+  'yyyy-mm-dd',
+  'dd/mm/yyyy hh:mm:ss',
+  'hh:mm',
+  'h:mm:ss',
+  '[h]:mm',
+];
+
+/** A date with the format it is written in (exceljs's own, mm-dd-yy, when none). */
+interface FormattedDate {
+  date: Date;
+  numFmt: string;
+}
+
+const formattedDate = fc
+  .tuple(date, fc.constantFrom(...DATE_FORMATS))
+  .map(([value, numFmt]): FormattedDate => ({ date: value, numFmt }));
+
+type CellSpec = ExcelJS.CellValue | FormattedDate;
+
+const isFormattedDate = (value: unknown): value is FormattedDate =>
+  typeof value === 'object' && value !== null && 'numFmt' in value;
+
+const cell: fc.Arbitrary<CellSpec> = fc.oneof(
   { arbitrary: fc.constant(null), weight: 3 },
   { arbitrary: text, weight: 6 },
   { arbitrary: number, weight: 3 },
   { arbitrary: fc.boolean(), weight: 1 },
-  { arbitrary: date, weight: 2 },
+  { arbitrary: date, weight: 1 },
+  { arbitrary: formattedDate, weight: 2 },
   {
     arbitrary: fc
-      .oneof(text, number)
+      .oneof(
+        text.filter((result) => result !== ''),
+        number,
+        fc.boolean(),
+      )
       .map((result): ExcelJS.CellValue => ({ formula: 'A1', result }) as ExcelJS.CellFormulaValue),
     weight: 1,
   },
@@ -146,21 +180,54 @@ function plainDecimal(value: number): string {
   return text;
 }
 
-/** The text a cell must read as (DESIGN §6), or null when it is blank. */
-function expectedText(value: ExcelJS.CellValue): string | null {
+/** A number as Excel's General shows it: at most 15 significant digits, no exponent. */
+function generalText(value: number): string {
+  return plainDecimal(Number(value.toPrecision(15)));
+}
+
+const pad = (value: number) => String(value).padStart(2, '0');
+
+/**
+ * A date as Excel shows it under a format, as ISO text without a zone: exceljs writes the
+ * date's UTC wall-clock time, which Excel rounds to the second.
+ */
+function dateText(value: Date, numFmt: string): string {
+  const rounded = new Date(Math.round(value.getTime() / 1000) * 1000);
+  const [day = '', time = ''] = rounded.toISOString().split('T');
+  const hoursMinutes = time.slice(0, 5);
+  const withSeconds = time.slice(0, 8);
+  switch (numFmt) {
+    case 'mm-dd-yy':
+    case 'yyyy-mm-dd':
+      return day;
+    case 'dd/mm/yyyy hh:mm:ss':
+      return `${day}T${withSeconds}`;
+    case 'hh:mm':
+      return hoursMinutes;
+    case 'h:mm:ss':
+      return withSeconds;
+    case '[h]:mm': {
+      const minutes = Math.floor((rounded.getTime() - Date.UTC(1899, 11, 30)) / 60_000);
+      return `${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+    }
+    default:
+      throw new Error(`no expectation for the format ${numFmt}`);
+  }
+}
+
+/** The text a cell must read as (DESIGN §6: as Excel shows it), or null when it is blank. */
+function expectedText(value: CellSpec): string | null {
   if (value === null || value === undefined) return null;
+  if (isFormattedDate(value)) return dateText(value.date, value.numFmt);
   if (typeof value === 'string') {
     // The quote Muster's reports put before text a spreadsheet would take for a formula
     // ('+49…, '=SUM…) is dropped on reading (withoutFormulaQuote): only that one quote.
     const unquoted = /^'[=+\-@\t\r\n]/.test(value) ? value.slice(1) : value;
     return unquoted.trim() || null;
   }
-  if (typeof value === 'number') return plainDecimal(value);
+  if (typeof value === 'number') return generalText(value);
   if (typeof value === 'boolean') return String(value);
-  if (value instanceof Date) {
-    const iso = value.toISOString();
-    return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso;
-  }
+  if (value instanceof Date) return dateText(value, 'mm-dd-yy');
   if ('formula' in value) return expectedText(value.result ?? null);
   throw new Error(`no expectation for ${JSON.stringify(value)}`);
 }
@@ -224,12 +291,17 @@ async function writeSpec(spec: WorkbookSpec): Promise<string> {
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({
     filename: path,
     useSharedStrings: true,
+    // Without it, every date is written in exceljs's one date style, whatever its numFmt.
+    useStyles: true,
   });
   const sheet = workbook.addWorksheet('Users');
   for (const [index, values] of [...blank, spec.headers, ...spec.rows].entries()) {
     if (!values) continue;
     const row = sheet.getRow(index + 1);
-    row.values = values;
+    row.values = values.map((value) => (isFormattedDate(value) ? value.date : value));
+    for (const [column, value] of values.entries()) {
+      if (isFormattedDate(value)) row.getCell(column + 1).numFmt = value.numFmt;
+    }
     row.commit();
   }
   sheet.commit();
@@ -251,6 +323,7 @@ function expectedEvents(spec: WorkbookSpec) {
       sheetName: 'Users',
       headerRowNumber,
       headers: spec.headers.map((header) => header.trim()),
+      sheets: [{ name: 'Users', hasRequiredHeaders: true, read: true }],
     },
     rows,
   };

@@ -10,8 +10,9 @@ import { promisify } from 'node:util';
 import ExcelJS from 'exceljs';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cellValue, formatGeneral } from '../../server/import/reader/cell-values.js';
+import { classify } from '../../server/import/reader/number-formats.js';
 import {
-  convertCellValue,
   type ReadEvent,
   type ReadLimits,
   readWorkbook,
@@ -133,6 +134,7 @@ describe('readWorkbook', () => {
       sheetName: 'Users',
       headerRowNumber: 1,
       headers: ['Email', 'userName', 'reference', 'Department'],
+      sheets: [{ name: 'Users', hasRequiredHeaders: true, read: true }],
     });
     expect(rows).toEqual([
       { rowNumber: 2, cells: ['ann@example.com', 'Ann', 'R1', 'Sales'] },
@@ -269,17 +271,17 @@ describe('readWorkbook', () => {
           ['quoted phone', '', '', "'+49 30 1234"],
           ['apostrophe', '', '', "'til then"],
         ],
-        numFmts: { D14: 'yyyy-mm-dd' },
+        numFmts: { D3: 'yyyy-mm-dd hh:mm:ss', D14: 'yyyy-mm-dd' },
       },
     ]);
     const { rows } = await readAll(path);
     expect(Object.fromEntries(rows.map((row) => [row.cells[0], row.cells[3]]))).toEqual({
       date: '2024-01-15',
-      'date and time': '2024-01-15T10:30:05.000Z',
+      'date and time': '2024-01-15T10:30:05',
       integer: '42',
       big: '1000000000000000000000',
       small: '0.00000015',
-      float: '0.30000000000000004',
+      float: '0.3',
       negative: '-3.25',
       'long integer': '4915112345678',
       'rich text': 'Hello',
@@ -289,15 +291,22 @@ describe('readWorkbook', () => {
       'formula date': '2024-01-15',
       'formula without result': null,
       'formula zero': '0',
-      'formula false': '0',
+      'formula false': 'false',
       true: 'true',
       false: 'false',
-      error: '#N/A',
+      error: null,
       padded: 'padded text',
       'quoted formula': '=SUM(1,2)',
       'quoted phone': '+49 30 1234',
       apostrophe: "'til then",
     });
+    const problems = rows.flatMap((row) =>
+      (row.problems ?? []).map((problem) => [row.cells[0], problem.code, problem.value]),
+    );
+    expect(problems).toEqual([
+      ['formula without result', 'FORMULA_WITHOUT_VALUE', '=A1'],
+      ['error', 'CELL_ERROR_VALUE', '#N/A'],
+    ]);
   });
 
   it('keeps multi-byte characters that straddle the 16 KiB chunks of the XML parser', async () => {
@@ -424,7 +433,7 @@ describe('readWorkbook rejects', () => {
     ]);
     const error = await readFailure(path, 'NO_DATA_SHEET');
     expect(error.message).toBe(
-      'The file has no sheet whose first row holds the columns Email, userName and reference.',
+      'The file has no sheet whose first rows hold the columns Email, userName and reference.',
     );
   });
 
@@ -626,32 +635,35 @@ describe('readWorkbook rejects', () => {
   });
 });
 
-describe('convertCellValue', () => {
-  it('writes numbers in plain decimal, shortest round-trip form', () => {
-    expect(convertCellValue(1e21)).toBe('1000000000000000000000');
-    expect(convertCellValue(1.2345e25)).toBe('12345000000000000000000000');
-    expect(convertCellValue(-1e-7)).toBe('-0.0000001');
-    expect(convertCellValue(5e-324)).toBe(`0.${'0'.repeat(323)}5`);
-    expect(convertCellValue(123.456)).toBe('123.456');
-    expect(convertCellValue(-0)).toBe('0');
-    expect(convertCellValue(Number.NaN)).toBeNull();
+describe('cell values', () => {
+  const context = { sharedStrings: [], date1904: false };
+  const formula = (value: string, code: string, date1904 = false) =>
+    cellValue({ type: 'n', value, inline: null, formula: 'TODAY()' }, classify(code), {
+      ...context,
+      date1904,
+    });
+
+  it('writes numbers in plain decimal, at most 15 significant digits', () => {
+    expect(formatGeneral(1e21)).toBe('1000000000000000000000');
+    expect(formatGeneral(1.2345e25)).toBe('12345000000000000000000000');
+    expect(formatGeneral(-1e-7)).toBe('-0.0000001');
+    expect(formatGeneral(5e-324)).toBe(`0.${'0'.repeat(323)}494065645841247`);
+    expect(formatGeneral(0.049999999999999975)).toBe('0.05');
+    expect(formatGeneral(123456789012345680)).toBe('123456789012346000');
+    expect(formatGeneral(123.456)).toBe('123.456');
+    expect(formatGeneral(-0)).toBe('0');
+    expect(formatGeneral(Number.NaN)).toBeNull();
   });
 
   it('applies a date format to a formula result, in the 1904 date system too', () => {
-    expect(convertCellValue({ formula: 'TODAY()', result: 45306 }, 'dd/mm/yyyy')).toBe(
-      '2024-01-15',
-    );
-    expect(convertCellValue({ formula: 'TODAY()', result: 45306.5 }, 'd mmm yy h:mm')).toBe(
-      '2024-01-15T12:00:00.000Z',
-    );
-    expect(convertCellValue({ formula: 'TODAY()', result: 43844 }, 'yyyy-mm-dd', true)).toBe(
-      '2024-01-15',
-    );
-    expect(convertCellValue({ formula: 'A1*2', result: 45306 }, '"Total" 0.00')).toBe('45306');
+    expect(formula('45306', 'dd/mm/yyyy')).toBe('2024-01-15');
+    expect(formula('45306.5', 'd mmm yy h:mm')).toBe('2024-01-15T12:00');
+    expect(formula('43844', 'yyyy-mm-dd', true)).toBe('2024-01-15');
+    expect(formula('45306', '"Total" 0.00')).toBe('45306');
   });
 
-  it('reads an out-of-range date as blank', () => {
-    expect(convertCellValue(new Date(Number.NaN))).toBeNull();
+  it('shows a date too large for Excel as the number', () => {
+    expect(formula('1e300', 'yyyy-mm-dd')).toBe(formatGeneral(1e300));
   });
 });
 
@@ -747,14 +759,15 @@ describe('readWorkbookInWorker', () => {
   });
 
   it('turns running out of memory into RESOURCE_LIMIT', async () => {
-    // About 25 MB of distinct shared strings, against a 32 MB heap (the worker starts in 16).
-    const rows = Array.from({ length: 800 }, (_, index) => [
+    // About 64 MB of distinct shared strings, against a 32 MB heap (the worker starts in 16).
+    const rows = Array.from({ length: 2000 }, (_, index) => [
       `user${index}@x.io`,
       `${index}`.padEnd(32_000, 'x'),
       `R${index}`,
     ]);
     const path = await workbook([{ name: 'Users', rows: [header, ...rows] }]);
-    const error = await readWorkbookInWorker(path, limits, () => {}, undefined, {
+    const generous = { ...limits, maxInflatedBytes: 200 * 1024 * 1024 };
+    const error = await readWorkbookInWorker(path, generous, () => {}, undefined, {
       maxOldGenerationSizeMb: 32,
     }).catch((thrown) => thrown);
     expect(error).toBeInstanceOf(WorkbookReadError);

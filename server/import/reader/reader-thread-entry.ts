@@ -1,6 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
+import { tooLargeStaged } from './errors.js';
 import {
   type ReadEvent,
   type ReadLimits,
@@ -68,13 +69,20 @@ port.on('message', (message: ReadWorkerJob | 'ack') => {
 });
 
 async function read({ filePath, limits, maxPendingBatches }: ReadWorkerJob): Promise<void> {
+  // One shared string can fill many cells: the bytes staged, not the file's size, are bounded.
+  let stagedBytes = 0;
   try {
     for await (const event of readWorkbook(filePath, limits)) {
       if (event.type !== 'rows') {
         post({ type: 'event', event });
         continue;
       }
-      post({ type: 'event', event: { type: 'rows', batch: toRowsBatch(event.rows) } });
+      const batch = toRowsBatch(event.rows);
+      stagedBytes += batch.bytes;
+      if (limits.maxStagedBytes !== undefined && stagedBytes > limits.maxStagedBytes) {
+        throw tooLargeStaged(limits.maxStagedBytes);
+      }
+      post({ type: 'event', event: { type: 'rows', batch } });
       pendingBatches += 1;
       while (pendingBatches >= maxPendingBatches) {
         await new Promise<void>((resolve) => {
