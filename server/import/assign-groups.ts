@@ -1,8 +1,9 @@
-import { asc, eq, type SQL, sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { distributionRules, type ImportColumn } from '../../drizzle/tables.js';
+import type { ImportColumn } from '../../drizzle/tables.js';
 import type { DistributionRule } from '../settings/distribution-rules.js';
 import { cellSql, columnOf, customColumns } from './columns.js';
+import { readRules, rulesHashOf } from './preview-basis.js';
 import { inRangeSql, previewsJoinSql, type RowRange } from './row-ranges.js';
 
 /**
@@ -40,6 +41,8 @@ function ruleMatchesSql(rule: DistributionRule, value: SQL): SQL {
 }
 
 export interface GroupSql {
+  /** The fingerprint of the rules this was written from (see preview-basis.ts). */
+  rulesHash: string;
   /** The first matching rule's id, or null. */
   ruleId: SQL;
   /**
@@ -54,20 +57,16 @@ export interface GroupSql {
  * The company's rules, in order, first match wins, as a CASE expression over a staged row `r`
  * and its existing user `u` that names the rule, and one that maps that rule to its group:
  * written out from the rules as they are now, so a row costs a few comparisons and no lookup.
- * (The caller reads the rules' hash before this, so a rule changed meanwhile makes the preview
- * look stale, never fresh.)
+ * Its `rulesHash` is theirs: a preview records it as its basis.
  */
 export async function groupSql(
   db: Database,
   session: { companyId: string; columns: ImportColumn[] },
 ): Promise<GroupSql> {
-  const rules = await db
-    .select()
-    .from(distributionRules)
-    .where(eq(distributionRules.companyId, session.companyId))
-    .orderBy(asc(distributionRules.position));
+  const rules = await readRules(db, session.companyId);
+  const rulesHash = rulesHashOf(rules);
   if (rules.length === 0) {
-    return { ruleId: sql`null::uuid`, groupOf: (_ruleId, userGroupId) => userGroupId };
+    return { rulesHash, ruleId: sql`null::uuid`, groupOf: (_ruleId, userGroupId) => userGroupId };
   }
   const tests = rules.map(
     (rule) =>
@@ -77,6 +76,7 @@ export async function groupSql(
     (rule) => sql`when ${rule.id}::uuid then ${rule.trainingGroupId}::uuid`,
   );
   return {
+    rulesHash,
     ruleId: sql`case ${sql.join(tests, sql` `)} end`,
     groupOf: (ruleId, userGroupId) =>
       sql`coalesce(${userGroupId}, case ${ruleId} ${sql.join(groupOfRule, sql` `)} end)`,

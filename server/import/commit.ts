@@ -10,7 +10,7 @@ import { groupSql } from './assign-groups.js';
 import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
-import { bumpUsersVersion, previewHolds } from './preview-basis.js';
+import { bumpUsersVersion, holdPreviewBasis, previewHolds } from './preview-basis.js';
 import {
   inPacedRowRanges,
   inRangeSql,
@@ -72,7 +72,10 @@ export async function commitImport(
       .from(importSessions)
       .where(isCurrent(target));
     if (!current) return null;
-    // Under the lock no other commit of the company runs, so the check cannot go stale.
+    // Under the lock no other commit of the company runs; holding the basis, no rule or user
+    // change lands until this ends: the check cannot go stale, and the rules read are the
+    // rules committed.
+    await holdPreviewBasis(tx, target.companyId);
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
       await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }

@@ -131,6 +131,8 @@ export async function writePreview(
 
 /** How validateRows cuts its work. */
 export interface ValidateOptions {
+  /** The rules to assign groups with; read here when absent. */
+  groups?: GroupSql;
   /** Range by range at this pace; without it, every row in one statement. */
   pace?: RangePace;
   /**
@@ -160,7 +162,7 @@ export async function validateRows(
 ): Promise<{ valid: number; invalid: number }> {
   // A step that runs again (after a crash) starts over: the ranges insert every preview.
   await clearPreviews(db, session.id);
-  const groups = await groupSql(db, session);
+  const groups = options.groups ?? (await groupSql(db, session));
   const { pace, onRange } = options;
   if (!pace) {
     await findDuplicateRows(db, session);

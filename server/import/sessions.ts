@@ -3,6 +3,7 @@ import type { Database } from '../../drizzle/client.js';
 import { type ImportColumn, importSessions } from '../../drizzle/tables.js';
 import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField, type UserField } from '../settings/fields.js';
+import { queuePreviewRefresh } from './preview-basis.js';
 import { deleteStagedRows } from './rows.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
 
@@ -226,18 +227,8 @@ export async function continueImport(
  * Returns their ids, to publish and to wake a worker.
  */
 export async function requestGroupReassignment(db: Database, companyId: string): Promise<string[]> {
-  const sessions = await db
-    .update(importSessions)
-    .set(queuedStep('GROUP_ASSIGNMENT', 'ASSIGN'))
-    .where(
-      and(
-        eq(importSessions.companyId, companyId),
-        eq(importSessions.stage, 'GROUP_ASSIGNMENT'),
-        eq(importSessions.busy, false),
-      ),
-    )
-    .returning({ id: importSessions.id });
-  return sessions.map((session) => session.id);
+  // Busy ones see the change when their step ends (releasePreviewStep).
+  return queuePreviewRefresh(db, companyId, ['GROUP_ASSIGNMENT']);
 }
 
 /**

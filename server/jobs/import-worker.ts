@@ -2,17 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
-import { type ImportProgress, importSessions } from '../../drizzle/tables.js';
+import { type ImportProgress, importSessions, type PreviewBasis } from '../../drizzle/tables.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { commitImport } from '../import/commit.js';
 import { validateRows, writePreview } from '../import/preview.js';
-import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
+import { currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/reader/read-workbook.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
 import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
+import { releasePreviewStep } from '../import/workflow.js';
 import type { Config } from '../infrastructure/config.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
 import { currentRequestId, type Logger } from '../infrastructure/logger.js';
@@ -180,24 +181,35 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
    */
   async function runValidateStep(session: ImportSession): Promise<void> {
     // Read before computing: a change landing meanwhile makes the preview look stale.
-    const basis = {
-      usersVersion: await currentUsersVersion(db, session.companyId),
-      rulesHash: await currentRulesHash(db, session.companyId),
-    };
+    const usersVersion = await currentUsersVersion(db, session.companyId);
+    const groups = await groupSql(db, session);
     const rangeDone = await startProgress(session, 'VALIDATING', session.rowCount);
     const counts = await validateRows(db, session, {
+      groups,
       pace,
       // The embedded database runs one statement at a time.
       lanes: isEmbedded(db) ? 1 : VALIDATION_LANES,
       onRange: rangeDone,
     });
-    await updateClaimed(session, {
-      ...released,
-      ...(counts.invalid === 0 ? { stage: 'REVIEW' as const } : {}),
-      validRowCount: counts.valid,
-      invalidRowCount: counts.invalid,
-      previewBasis: basis,
-    });
+    await releasePreview(
+      session,
+      { usersVersion, rulesHash: groups.rulesHash },
+      {
+        ...(counts.invalid === 0 ? { stage: 'REVIEW' as const } : {}),
+        validRowCount: counts.valid,
+        invalidRowCount: counts.invalid,
+      },
+    );
+  }
+
+  /** Ends a preview step: released, or queued again when what it used moved meanwhile. */
+  async function releasePreview(
+    session: ImportSession,
+    basis: PreviewBasis,
+    values: Partial<ImportSession> = {},
+  ): Promise<void> {
+    if (!(await releasePreviewStep(db, session, basis, values))) throw new LostClaimError();
+    publish(session.id);
   }
 
   /**
@@ -246,22 +258,20 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     session: ImportSession,
     phase: ImportProgress['phase'],
   ): Promise<void> {
-    const basis = {
-      usersVersion: await currentUsersVersion(db, session.companyId),
-      rulesHash: await currentRulesHash(db, session.companyId),
-    };
+    // The users' version before computing; the rules with their own hash, once for every range.
+    const usersVersion = await currentUsersVersion(db, session.companyId);
+    const groups = await groupSql(db, session);
+    const basis = { usersVersion, rulesHash: groups.rulesHash };
     const previous = session.previewBasis;
     const usersMoved = previous?.usersVersion !== basis.usersVersion;
     if (usersMoved || previous?.rulesHash !== basis.rulesHash) {
-      // Read after the rules' hash, once for every range.
-      const groups = await groupSql(db, session);
       await byRowRanges(session, phase, { validOnly: true }, (range) =>
         usersMoved
           ? writePreview(db, session, { range, validate: false, groups })
           : assignGroups(db, session, groups, range),
       );
     }
-    await updateClaimed(session, { ...released, previewBasis: basis });
+    await releasePreview(session, basis);
   }
 
   async function runCommitStep(session: ImportSession): Promise<void> {

@@ -460,7 +460,7 @@ describe('the import wizard, end to end', () => {
     expect(await companyUsers(company)).toHaveLength(5);
   });
 
-  it('recomputes a preview at the commit when another import changed the users meanwhile', async () => {
+  it('recomputes the preview of an open import when another import changed the users', async () => {
     const { company } = await companyWithSettings();
     const actions = (id: string) => previewOf(company, id);
 
@@ -477,18 +477,19 @@ describe('the import wizard, end to end', () => {
       skipped: 5,
     });
 
-    expect((await commit(company, first)).result).toEqual({
-      created: 0,
-      updated: 0,
-      unchanged: 4,
-      skipped: 5,
-    });
-    // The rows show what the commit did, not the outdated preview.
+    // The first import, still open, is recomputed: it shows what its commit would do now.
+    await waitUntilIdle(company, first);
     expect(await actions(first)).toMatchObject({
       2: 'UNCHANGED Sales',
       3: 'UNCHANGED -',
       8: 'UNCHANGED Support',
       10: 'UNCHANGED Sales',
+    });
+    expect((await commit(company, first)).result).toEqual({
+      created: 0,
+      updated: 0,
+      unchanged: 4,
+      skipped: 5,
     });
   });
 

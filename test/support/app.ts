@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
 import { createApp } from '../../server/http/app.js';
 import { createHttpServer } from '../../server/http/http-server.js';
 import { createCompany, createToken } from '../../server/infrastructure/auth.js';
@@ -72,6 +74,18 @@ export async function createTestApp(env: Record<string, string> = {}) {
     return { status: response.status, ...body };
   }
 
+  /**
+   * Sends one of the client's typed documents (client/gql) as the client would, so a test
+   * breaks when the client's operations and the schema drift apart.
+   */
+  async function send<Result, Variables extends Record<string, unknown>>(
+    token: string | null,
+    document: TypedDocumentNode<Result, Variables>,
+    ...variables: Variables extends Record<string, never> ? [] : [Variables]
+  ): Promise<GraphQLResponse<Result>> {
+    return request<Result>(token, print(document), variables[0]);
+  }
+
   /** A new company with an ADMIN and a VIEWER token: each test works in its own company. */
   async function createTestCompany(name = `Company ${randomBytes(3).toString('hex')}`) {
     const created = await createCompany(database.db, name);
@@ -111,6 +125,7 @@ export async function createTestApp(env: Record<string, string> = {}) {
     app,
     fetch: fetchApp,
     request,
+    send,
     createTestCompany,
     close: async () => {
       await closeWebSocket?.();

@@ -33,3 +33,14 @@ export async function editZip(path: string, edit: (zip: JSZip) => void | Promise
   await edit(zip);
   await writeFile(path, await zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' }));
 }
+
+/** An .xlsx of one sheet (default "Users") whose rows are `rows`, as bytes to upload. */
+export async function workbookBytes(
+  rows: ExcelJS.CellValue[][],
+  sheetName = 'Users',
+): Promise<Uint8Array<ArrayBuffer>> {
+  const workbook = new ExcelJS.Workbook();
+  const sheet = workbook.addWorksheet(sheetName);
+  for (const row of rows) sheet.addRow(row);
+  return new Uint8Array(await workbook.xlsx.writeBuffer());
+}
