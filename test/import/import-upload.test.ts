@@ -258,6 +258,101 @@ describe('stage 1: upload and read', () => {
   });
 });
 
+describe('stage 1: which sheet, and cells the reader cannot read', () => {
+  const SHEETS = `query($id: ID!) { importSession(id: $id) {
+    stage rowCount sheets { name hasRequiredHeaders read }
+    errors(first: 10) { edges { node { rowNumber column columnIndex value code } } }
+  } }`;
+
+  async function twoSheets(): Promise<Uint8Array<ArrayBuffer>> {
+    const workbook = new ExcelJS.Workbook();
+    workbook.addWorksheet('Notes').addRow(['Fill in the users below']);
+    workbook.addWorksheet('Old').addRows([
+      ['Email', 'userName', 'reference'],
+      ['old@example.com', 'Old', 'O1'],
+    ]);
+    workbook.addWorksheet('New').addRows([
+      ['Email', 'userName', 'reference'],
+      ['new@example.com', 'New', 'N1'],
+      ['newer@example.com', 'Newer', 'N2'],
+    ]);
+    return new Uint8Array(await workbook.xlsx.writeBuffer());
+  }
+
+  it('reads the sheet startImport names and lists every sheet on the session', async () => {
+    const company = await t.createTestCompany();
+    const { status, body } = await uploadFile(
+      baseUrl,
+      company.token,
+      START_IMPORT,
+      { input: { file: null, sheet: 'New' } },
+      { name: 'users.xlsx', content: await twoSheets() },
+    );
+    expect(status, JSON.stringify(body)).toBe(200);
+    const id = body.data.startImport.id;
+    await waitUntilIdle(company, id);
+    const read = await t.request(company.token, SHEETS, { id });
+    expect(read.data?.importSession).toMatchObject({
+      stage: 'REVIEW',
+      rowCount: 2,
+      sheets: [
+        { name: 'Notes', hasRequiredHeaders: false, read: false },
+        { name: 'Old', hasRequiredHeaders: true, read: false },
+        { name: 'New', hasRequiredHeaders: true, read: true },
+      ],
+    });
+    expect(await stagedCells(id)).toEqual([
+      ['new@example.com', 'New', 'N1'],
+      ['newer@example.com', 'Newer', 'N2'],
+    ]);
+  });
+
+  it('fails with SHEET_NOT_FOUND for a sheet the file lacks', async () => {
+    const company = await t.createTestCompany();
+    const { body } = await uploadFile(
+      baseUrl,
+      company.token,
+      START_IMPORT,
+      { input: { file: null, sheet: 'Staff' } },
+      { name: 'users.xlsx', content: await twoSheets() },
+    );
+    const { last } = await waitUntilIdle(company, body.data.startImport.id);
+    expect(last).toMatchObject({ stage: 'FAILED', failure: { code: 'SHEET_NOT_FOUND' } });
+    expect(last.failure.message).toContain('"New"');
+  });
+
+  it('reports error values and formulas never calculated as row errors of their own', async () => {
+    const company = await t.createTestCompany();
+    const bytes = await workbookBytes([
+      ['Email', 'userName', 'reference'],
+      ['ann@example.com', { formula: 'A2&"x"' } as ExcelJS.CellFormulaValue, 'A1'],
+      ['bob@example.com', 'Bob', { error: '#N/A' } as ExcelJS.CellErrorValue],
+      ['cy@example.com', 'Cy', 'C1'],
+    ]);
+    const started = await startImport(company, bytes);
+    const { last } = await waitUntilIdle(company, started.id);
+    expect(last).toMatchObject({ stage: 'VALIDATION', rowCount: 3 });
+    const read = await t.request(company.token, SHEETS, { id: started.id });
+    const errors = read.data?.importSession.errors.edges.map((edge: any) => edge.node);
+    expect(errors).toEqual([
+      {
+        rowNumber: 2,
+        column: 'userName',
+        columnIndex: 1,
+        value: '=A2&"x"',
+        code: 'FORMULA_WITHOUT_VALUE',
+      },
+      {
+        rowNumber: 3,
+        column: 'reference',
+        columnIndex: 2,
+        value: '#N/A',
+        code: 'CELL_ERROR_VALUE',
+      },
+    ]);
+  });
+});
+
 describe('stage 2: new custom fields', () => {
   async function atCustomFields(company: TestCompany) {
     const bytes = await workbookBytes([
