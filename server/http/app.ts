@@ -13,7 +13,7 @@ import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
 import type { ImportWorker } from '../jobs/import-worker.js';
 import type { Context } from './context.js';
 import { DOWNLOAD_PATH, loadSigningSecret, serveDownload } from './download-route.js';
-import { renderGraphiQL } from './graphiql.js';
+import { serveGraphiQL } from './graphiql.js';
 import { CSRF_HEADER, graphqlProtectionPlugins } from './graphql-limits.js';
 import { attachGraphQLWebSocket } from './graphql-ws.js';
 import { useRequestObservation } from './observability.js';
@@ -69,14 +69,8 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // GraphiQL needs introspection: with GRAPHQL_INTROSPECTION=false both are off.
-    graphiql: config.GRAPHQL_INTROSPECTION && {
-      title: 'Muster',
-      headers: JSON.stringify({ Authorization: 'Bearer <paste your token here>' }),
-      defaultQuery: '{\n  viewer {\n    role\n    company { id name }\n  }\n}\n',
-    },
-    // Self-hosted: GraphiQL's assets come from the server, not a CDN (works offline).
-    renderGraphiQL,
+    // GraphiQL is served by serveGraphiQL (graphiql.ts) in `handle`, before Yoga.
+    graphiql: false,
     plugins: [
       ...graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
       useRequestObservation(),
@@ -129,6 +123,11 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     },
   });
 
+  const graphiqlOptions = {
+    graphqlEndpoint: '/graphql',
+    title: 'Muster',
+    onError: (error: unknown) => logger.error('GraphiQL failed', { error: String(error) }),
+  };
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     if (request.url === '/health' || request.url === '/healthz') {
       db.execute(sql`select 1`).then(
@@ -154,6 +153,8 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
         });
       return;
     }
+    // GraphiQL needs introspection: with GRAPHQL_INTROSPECTION=false both are off.
+    if (config.GRAPHQL_INTROSPECTION && serveGraphiQL(request, response, graphiqlOptions)) return;
     if (isMultipart(request)) {
       handleUpload(request, response);
       return;
