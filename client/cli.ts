@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Client } from '@urql/core';
 import { createMusterClient } from './create-client.js';
@@ -20,6 +22,7 @@ import {
   type ImportUsersOptions,
   importUsers,
   requireData,
+  resumeImport,
 } from './import-users.js';
 import { createProgressDisplay, describeWork } from './progress-display.js';
 
@@ -27,17 +30,24 @@ const HELP = `Usage: muster <command> [options]
 
 Commands:
   import <file.xlsx>    Import users from a file through every stage of the import
+  resume <sessionId>    Continue an import from where it stands (after a restart of the
+                        server or of this command), with the policies it was started with
   template              Download the .xlsx template with the company's current columns
   status <sessionId>    Show the stage and counts of an import session
 
 Connection (every command):
   --url <url>           The Muster server, e.g. https://muster.example.com (env MUSTER_URL)
   --token <token>       An API token (env MUSTER_TOKEN); importing needs an ADMIN token
+  A server that cannot be reached is tried again, waiting longer each time, for up to
+  MUSTER_RETRY_SECONDS (default 60) before the command gives up with exit code 6.
 
 Import:
   --new-columns <all|none|a,b>
                         Which new columns become custom fields of the company, for all
-                        its users (default none: they are ignored)
+                        its users (default none: they are ignored). They are added when
+                        the import passes the custom-fields stage, before its rows are
+                        validated: an import that then stops for row errors keeps them.
+                        To check the rows first, use --new-columns none --stop-at review.
   --on-row-errors <stop|skip>
                         stop (default): stop at validation, nothing imported, exit 3;
                         skip: import the valid rows and skip those with errors
@@ -46,6 +56,12 @@ Import:
   --comment <text>      A note kept with the import
   --error-report <file> Save the error report (.xlsx: rows with errors, bad cells marked)
   --json                Print the session (or the error) as JSON on stdout
+  The session's ID is printed first (on stderr), as soon as the file is uploaded; the
+  policies above are kept (in ~/.local/state/muster) for \`muster resume\`.
+
+Resume:
+  The import's own policies, unless given again: --new-columns, --on-row-errors,
+  --stop-at, --error-report, --json as for import.
 
 Template:
   -o, --output <file>   Where to save it (default: its own name, in this directory)
@@ -53,12 +69,18 @@ Template:
 Status:
   --json                Print the session as JSON on stdout
 
+With --json, every command reports an error as {"error": {reason, code, message, …}} on
+stdout, with the exit code below.
+
 Exit codes:
   0 imported, or stopped where asked     4 bad file (refused or failed to read)
   1 other error                          5 token missing, wrong or not allowed
   2 usage                                6 server unreachable
   3 rows have errors (stopped)           7 rate limited: try again later
 `;
+
+/** How long a command keeps trying a server it cannot reach (MUSTER_RETRY_SECONDS). */
+const DEFAULT_RETRY_SECONDS = 60;
 
 const EXIT = {
   ok: 0,
@@ -78,6 +100,8 @@ const EXIT_BY_REASON: Record<ImportUsersFailureReason, number> = {
   failed: EXIT.badFile,
   auth: EXIT.auth,
   network: EXIT.unreachable,
+  http: EXIT.other,
+  'not-found': EXIT.other,
   cancelled: EXIT.other,
   refused: EXIT.other,
   graphql: EXIT.other,
@@ -103,6 +127,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'
 /** The options each command takes, besides --url, --token and --help. */
 const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
   import: ['new-columns', 'on-row-errors', 'stop-at', 'comment', 'error-report', 'json'],
+  resume: ['new-columns', 'on-row-errors', 'stop-at', 'error-report', 'json'],
   template: ['output'],
   status: ['json'],
 };
@@ -111,6 +136,9 @@ const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
 const LISTED_ERRORS = 20;
 
 class UsageError extends Error {}
+
+/** Errors already printed as JSON on stdout (once is enough). */
+const reportedAsJson = new WeakSet<Error>();
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
 const err = (text: string) => process.stderr.write(`${text}\n`);
@@ -126,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
     }));
   } catch (error) {
-    return usageError((error as Error).message);
+    return usageError((error as Error).message, argv.includes('--json'));
   }
   if (values.version) {
     out(await packageVersion());
@@ -155,20 +183,45 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     if (command === 'import') return await importCommand(values, operands);
+    if (command === 'resume') return await resumeCommand(values, operands);
     if (command === 'template') return await templateCommand(values, operands);
     return await statusCommand(values, operands);
   } catch (error) {
-    if (error instanceof UsageError) return usageError(error.message);
+    if (error instanceof UsageError) return usageError(error.message, values.json);
     if (error instanceof ImportUsersError) {
+      if (values.json && !reportedAsJson.has(error))
+        out(JSON.stringify({ error: errorJson(error) }, null, 2));
       err(`muster: ${error.message}${error.code ? ` (${error.code})` : ''}`);
+      if (error.reason === 'network') {
+        err(`muster: is ${values.url ?? process.env.MUSTER_URL} the right address?`);
+      }
+      if (error.session && error.reason !== 'row-errors' && !isEnded(error.session)) {
+        err(
+          `muster: the import waits at ${error.session.stage}; continue it with: muster resume ${error.session.id}`,
+        );
+      }
       return EXIT_BY_REASON[error.reason];
+    }
+    if (values.json) {
+      out(
+        JSON.stringify(
+          { error: { reason: 'other', code: 'ERROR', message: (error as Error).message } },
+          null,
+          2,
+        ),
+      );
     }
     err(`muster: ${(error as Error).message}`);
     return EXIT.other;
   }
 }
 
-function usageError(message: string): number {
+function isEnded(session: ImportSession): boolean {
+  return ['COMPLETED', 'CANCELLED', 'FAILED'].includes(session.stage);
+}
+
+function usageError(message: string, json?: boolean): number {
+  if (json) out(JSON.stringify({ error: { reason: 'usage', code: 'USAGE', message } }, null, 2));
   err(`muster: ${message}\nRun "muster --help" for usage.`);
   return EXIT.usage;
 }
@@ -187,7 +240,69 @@ function connect(values: Values): { client: Client; url: string } {
   if (!/^https?:$/.test(endpoint.protocol)) throw new UsageError('--url must be http(s)');
   // The server's own address is enough: the API is at /graphql.
   if (endpoint.pathname === '/' || endpoint.pathname === '') endpoint.pathname = '/graphql';
-  return { client: createMusterClient({ url: endpoint.href, token }), url: endpoint.href };
+  const retrySeconds = Number(process.env.MUSTER_RETRY_SECONDS ?? DEFAULT_RETRY_SECONDS);
+  const client = createMusterClient({
+    url: endpoint.href,
+    token,
+    fetch: retryingFetch(Number.isFinite(retrySeconds) ? retrySeconds * 1000 : 0),
+  });
+  return { client, url: endpoint.href };
+}
+
+/** Failures that mean the request never reached a server: safe to send again. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * fetch, trying again while the server cannot be reached (a restart, a deploy), waiting
+ * 0.25 s, then twice as long each time up to 5 s, for at most `budgetMs` in all. Only
+ * requests that were never received are sent again, so no mutation runs twice.
+ */
+function retryingFetch(budgetMs: number): typeof globalThis.fetch {
+  return async (input, init) => {
+    const deadline = Date.now() + budgetMs;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await fetch(input, init);
+      } catch (error) {
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        const aborted = init?.signal?.aborted ?? false;
+        if (aborted || !code || !NOT_SENT.has(code) || Date.now() + delay > deadline) throw error;
+        await sleep(delay);
+      }
+    }
+  };
+}
+
+/** Where an import's policies are kept for `muster resume` (XDG state directory). */
+function policiesPath(sessionId: string): string {
+  const state = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(state, 'muster', 'sessions', `${encodeURIComponent(sessionId)}.json`);
+}
+
+interface KeptPolicies {
+  'new-columns'?: string;
+  'on-row-errors'?: string;
+  'stop-at'?: string;
+  'error-report'?: string;
+}
+
+async function keepPolicies(sessionId: string, values: Values): Promise<void> {
+  const kept: KeptPolicies = {
+    'new-columns': values['new-columns'],
+    'on-row-errors': values['on-row-errors'],
+    'stop-at': values['stop-at'],
+    'error-report': values['error-report'] && resolve(values['error-report']),
+  };
+  const path = policiesPath(sessionId);
+  // Best effort: an import goes on without it; resume then takes the defaults.
+  await mkdir(join(path, '..'), { recursive: true })
+    .then(() => writeFile(path, JSON.stringify(kept)))
+    .catch(() => {});
+}
+
+async function keptPolicies(sessionId: string): Promise<KeptPolicies> {
+  const text = await readFile(policiesPath(sessionId), 'utf8').catch(() => null);
+  return text ? (JSON.parse(text) as KeptPolicies) : {};
 }
 
 function oneOperand(operands: string[], what: string): string {
@@ -227,14 +342,60 @@ async function importCommand(values: Values, operands: string[]): Promise<number
   const file = await stat(path).catch(() => null);
   if (!file?.isFile()) throw new UsageError(`no such file: ${path}`);
   const { client, url } = connect(values);
+  let announced = false;
+  const onSession = (session: ImportSession) => {
+    if (announced) return;
+    announced = true;
+    err(`Session: ${session.id}`);
+    void keepPolicies(session.id, values);
+  };
+  return followImport(client, url, values, (onProgress) =>
+    importUsers(client, path, {
+      ...policies,
+      onProgress: (session) => {
+        onSession(session);
+        onProgress(session);
+      },
+    }),
+  );
+}
+
+async function resumeCommand(values: Values, operands: string[]): Promise<number> {
+  const id = oneOperand(operands, 'the session ID');
+  const kept = await keptPolicies(id);
+  const merged: Values = {
+    ...values,
+    'new-columns': values['new-columns'] ?? kept['new-columns'],
+    'on-row-errors': values['on-row-errors'] ?? kept['on-row-errors'],
+    'stop-at': values['stop-at'] ?? kept['stop-at'],
+    'error-report': values['error-report'] ?? kept['error-report'],
+  };
+  const policies = importPolicies(merged);
+  const { client, url } = connect(values);
+  err(`Session: ${id}`);
+  return followImport(client, url, merged, (onProgress) =>
+    resumeImport(client, id, { ...policies, onProgress }),
+  );
+}
+
+/** Runs an import (new or resumed) with the progress display, and reports how it ended. */
+async function followImport(
+  client: Client,
+  url: string,
+  values: Values,
+  run: (onProgress: (session: ImportSession) => void) => Promise<ImportSession>,
+): Promise<number> {
   const display = createProgressDisplay(process.stderr);
   let session: ImportSession;
   try {
-    session = await importUsers(client, path, { ...policies, onProgress: display.update });
+    session = await run(display.update);
   } catch (error) {
     display.finish();
     if (!(error instanceof ImportUsersError)) throw error;
-    if (values.json) out(JSON.stringify({ error: errorJson(error) }, null, 2));
+    if (values.json) {
+      out(JSON.stringify({ error: errorJson(error) }, null, 2));
+      reportedAsJson.add(error);
+    }
     if (error.reason === 'network') err(`muster: is ${url} the right address?`);
     if (error.reason === 'row-errors' && error.session) {
       err(`muster: ${error.message}`);
@@ -368,8 +529,12 @@ async function statusCommand(values: Values, operands: string[]): Promise<number
     .toPromise();
   const session = requireData(result, 'UPLOAD', null).importSession;
   if (!session) {
-    err(`muster: no import session ${id} in your company`);
-    return EXIT.other;
+    throw new ImportUsersError(`No import session ${id} in your company.`, {
+      reason: 'not-found',
+      code: 'NOT_FOUND',
+      stage: 'UPLOAD',
+      session: null,
+    });
   }
   if (values.json) {
     out(JSON.stringify(session, null, 2));

@@ -7,6 +7,7 @@ import {
   ImportErrorsDocument,
   type ImportErrorsQuery,
   type ImportRowErrorPartsFragment,
+  ImportSessionDocument,
   type ImportSessionPartsFragment,
   ImportSessionUpdatedDocument,
   type ImportStage,
@@ -81,6 +82,9 @@ export interface ImportUsersOptions {
  * - `refused`: a step was refused with a typed error (e.g. WRONG_STAGE, NAME_TAKEN).
  * - `auth`: the token is missing, wrong or revoked (UNAUTHENTICATED), or not allowed (FORBIDDEN).
  * - `network`: the server could not be reached, or the connection failed.
+ * - `http`: the server answered, but not as a GraphQL endpoint (e.g. 404: a wrong URL path);
+ *   `code` is HTTP_<status>.
+ * - `not-found`: resumeImport's session does not exist in the token's company.
  * - `graphql`: any other GraphQL error.
  * - `interrupted`: the updates ended before the import did.
  */
@@ -93,6 +97,8 @@ export type ImportUsersFailureReason =
   | 'refused'
   | 'auth'
   | 'network'
+  | 'http'
+  | 'not-found'
   | 'graphql'
   | 'interrupted';
 
@@ -177,6 +183,32 @@ export async function importUsers(
   options.onProgress?.(payload);
   if (options.stopAt === 'upload') return payload;
   return driveSession(client, payload, options);
+}
+
+/**
+ * Continues an import session from where it stands (after the client or the server was
+ * restarted, say) by the given policies, as importUsers would have: a session waiting for a
+ * decision gets it, a busy one is followed, an ended one is returned (COMPLETED) or thrown.
+ */
+export async function resumeImport(
+  client: Client,
+  sessionId: string,
+  options: ImportUsersOptions = {},
+): Promise<ImportSession> {
+  const result = await client
+    .query(ImportSessionDocument, { id: sessionId }, { requestPolicy: 'network-only' })
+    .toPromise();
+  const session = requireData(result, 'UPLOAD', null).importSession;
+  if (!session) {
+    throw new ImportUsersError(`No import session ${sessionId} in your company.`, {
+      reason: 'not-found',
+      code: 'NOT_FOUND',
+      stage: 'UPLOAD',
+      session: null,
+    });
+  }
+  options.onProgress?.(session);
+  return driveSession(client, session, options);
 }
 
 async function driveSession(
@@ -283,22 +315,30 @@ function normalizeHeader(header: string): string {
 
 /**
  * The session's updates as an async iterable. The subscription answers with the session as
- * it is now, then every change; if it ends before the session does (a proxy closing the
- * stream), it is opened again a few times.
+ * it is now, then every change; if it ends or its connection breaks before the session ends
+ * (a proxy closing the stream, a server restarting), it is opened again a few times (the
+ * client's fetch decides how long to wait for a server that is down).
  */
 async function* followSession(
   client: Client,
   id: string,
   latest: () => ImportSession,
 ): AsyncGenerator<ImportSession> {
+  let broken: OperationResult | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     const updates = client.subscription(ImportSessionUpdatedDocument, { id });
     for await (const result of resultsOf(updates)) {
+      if (result.error?.networkError && !result.data) {
+        broken = result;
+        break;
+      }
       const session = requireData(result, latest().stage, latest()).importSessionUpdated;
       attempt = 0;
+      broken = null;
       yield session;
     }
   }
+  if (broken) requireData(broken, latest().stage, latest());
 }
 
 /** Every result of an urql source until it ends; unsubscribes when the loop stops early. */
@@ -399,6 +439,14 @@ function fromCombinedError(
   stage: ImportStage,
   session: ImportSession | null,
 ): ImportUsersError {
+  const status = error.response instanceof Response ? error.response.status : undefined;
+  if (error.networkError && status !== undefined && error.graphQLErrors.length === 0) {
+    // It was reached: a 404 is a wrong address, not a server that is down.
+    return new ImportUsersError(
+      `The server answered HTTP ${status}${error.response.statusText ? ` ${error.response.statusText}` : ''}, not GraphQL: check the URL (the server's address, or its /graphql).`,
+      { reason: 'http', code: `HTTP_${status}`, stage, session, cause: error },
+    );
+  }
   if (error.networkError) {
     return new ImportUsersError(`The server could not be reached: ${networkMessage(error)}`, {
       reason: 'network',

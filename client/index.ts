@@ -13,4 +13,5 @@ export {
   type ImportUsersFailureReason,
   type ImportUsersOptions,
   importUsers,
+  resumeImport,
 } from './import-users.js';

@@ -25,7 +25,7 @@ export const builder = new SchemaBuilder<{
   // Scope auth first, so a refused call stops before validation or its resolver runs.
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, WithInputPlugin, RelayPlugin],
   withInput: {
-    // `createTrainingGroup(input: CreateTrainingGroupInput!)`, as DESIGN.md §5 names them.
+    // `createTrainingGroup(input: CreateTrainingGroupInput!)`, as docs/design.md §5 names them.
     typeOptions: { name: ({ fieldName }) => `${capitalize(fieldName)}Input` },
     argOptions: { description: 'Everything this mutation needs.' },
   },

@@ -73,7 +73,7 @@ function errorSql(
  * row it took 10.5-10.8 s at a million rows with 64 MB to sort in (spilling 213 MB to disk;
  * an INSERT's query runs without parallel workers); this form 3.8-6.0 s with Postgres's
  * default 4 MB, its hashing spilling in partitions that fit. Timed with psql, alternating, on
- * a staged session of the bench's million-row file (2026-12-06).
+ * a staged session of the bench's million-row file.
  */
 export async function findDuplicateRows(
   db: Database,

@@ -35,7 +35,8 @@ afterAll(async () => {
 function muster(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
   return runCommand(tsx, ['client/cli.ts', ...args], {
     cwd: root,
-    env: { MUSTER_URL: baseUrl, ...env },
+    // A closed port is tried again for a second, not the default minute.
+    env: { MUSTER_URL: baseUrl, MUSTER_RETRY_SECONDS: '1', ...env },
   });
 }
 

@@ -42,7 +42,7 @@ describe('schema', () => {
     expect(missing).toEqual([]);
   });
 
-  it('keeps the contract names of DESIGN.md §5', () => {
+  it('keeps the contract names of docs/design.md §5', () => {
     const schema = buildSchema(committed);
     const query = schema.getQueryType()?.getFields() ?? {};
     expect(Object.keys(query)).toEqual(
