@@ -109,8 +109,14 @@ export type ImportRowAction =
 
 /** Why a row cannot be imported. */
 export type ImportRowErrorCode =
+  /** The cell holds an error value (#N/A, #VALUE!, #REF!…) instead of a value. */
+  | 'CELL_ERROR_VALUE'
+  /** The cell holds more than 32,767 characters, Excel's limit for a cell. */
+  | 'CELL_TOO_LONG'
   /** The email or reference already appears in an earlier row of the file; only the first row is imported. */
   | 'DUPLICATE_IN_FILE'
+  /** The cell holds a formula that was never calculated (files written by scripts): open and save the file in a spreadsheet program. */
+  | 'FORMULA_WITHOUT_VALUE'
   /** The email is not a valid address. */
   | 'INVALID_EMAIL'
   /** The reference belongs to another existing user of the company. */
@@ -182,12 +188,14 @@ export type RuleOperator =
   /** The field starts with the value. */
   | 'STARTS_WITH';
 
-/** The file to import and an optional comment. */
+/** The file to import, an optional comment and optionally the sheet to read. */
 export type StartImportInput = {
   /** A note kept with the import (at most 1,000 characters). */
   comment?: string | null | undefined;
   /** The .xlsx file. */
   file: File | Blob;
+  /** The name of the sheet to import. By default: the active tab if it has the required headers, else the first sheet that has them. */
+  sheet?: string | null | undefined;
 };
 
 /** What an API token may do. */

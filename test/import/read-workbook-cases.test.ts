@@ -302,9 +302,10 @@ describe('formulas and errors', () => {
       await values([
         '<c r="@" t="b"><f>1=1</f><v>1</v></c>',
         '<c r="@" t="b"><f>1=2</f><v>0</v></c>',
+        '<c r="@" t="b"><v>false</v></c>',
         '<c r="@" t="str"><f>"a"&amp;"b"</f><v>ab</v></c>',
       ]),
-    ).toEqual(['true', 'false', 'ab']);
+    ).toEqual(['true', 'false', 'false', 'ab']);
   });
 
   it('makes error values, of formulas or typed, row problems with their own code', async () => {

@@ -58,7 +58,9 @@ export function cellValue(cell: RawCell, format: CellFormat, context: CellContex
     case 'str':
       return textValue(decodeEscapes(value ?? ''));
     case 'b':
-      return value === null || value === '' ? null : value.trim() === '0' ? 'false' : 'true';
+      // Excel writes 1 and 0; some writers write true and false.
+      if (value === null || value.trim() === '') return null;
+      return /^\s*(0|false)\s*$/i.test(value) ? 'false' : 'true';
     case 'e':
       return { code: 'CELL_ERROR_VALUE', value: value?.trim() || null };
     case 'd':
