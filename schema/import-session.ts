@@ -32,30 +32,12 @@ import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
+import { ImportFailureCodeEnum, ImportProgressPhaseEnum, ImportStageEnum } from './import-enums.js';
 import { keysetConnection } from './pagination.js';
 
-const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
+export { ImportStageEnum };
 
-export const ImportStageEnum = builder.enumType('ImportStage', {
-  description: 'Where an import is in the five-stage workflow.',
-  values: {
-    UPLOAD: { description: 'Stage 1: the file is uploaded and being read.' },
-    CUSTOM_FIELDS: {
-      description:
-        'Stage 2: the file has columns that are not user fields yet; confirmCustomFields decides.',
-    },
-    VALIDATION: { description: 'Stage 3: rows are checked; errors are shown with a report.' },
-    REVIEW: { description: 'Stage 4: what will be created, updated or left unchanged.' },
-    GROUP_ASSIGNMENT: {
-      description: 'Stage 5: training groups by the distribution rules; continuing commits.',
-    },
-    COMPLETED: { description: 'The users are imported.' },
-    CANCELLED: { description: 'Cancelled before the commit; no user was changed.' },
-    FAILED: {
-      description: 'The file could not be imported; `failure` says why. No user was changed.',
-    },
-  },
-});
+const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
 
 const ReportKindEnum = builder.enumType('ImportReport', {
   description: 'A report of an import.',
@@ -111,9 +93,10 @@ const ImportProgressRef = builder
   .implement({
     description: 'How far the current background step is.',
     fields: (t) => ({
-      phase: t.exposeString('phase', {
-        description:
-          'QUEUED, INFLATING (unpacking the file: bytes), READING (rows), or a later step.',
+      phase: t.field({
+        type: ImportProgressPhaseEnum,
+        description: 'What the background work is doing; IDLE when there is none.',
+        resolve: (p) => p.phase as never,
       }),
       processed: t.int({ description: 'Bytes or rows done so far.', resolve: (p) => p.done }),
       total: t.int({
@@ -134,9 +117,10 @@ const ImportFailureRef = builder
   .implement({
     description: 'Why an import failed, in words a person can act on. Nothing was imported.',
     fields: (t) => ({
-      code: t.exposeString('code', {
-        description:
-          'NO_DATA_SHEET, MISSING_COLUMNS, DUPLICATE_HEADERS, TOO_MANY_ROWS, TOO_MANY_COLUMNS, TOO_LARGE_INFLATED, NOT_A_WORKBOOK, CORRUPT_FILE, ENCRYPTED, TIME_LIMIT, RESOURCE_LIMIT or INTERNAL_ERROR.',
+      code: t.field({
+        type: ImportFailureCodeEnum,
+        description: 'Why, as a code a program can switch on.',
+        resolve: (failure) => failure.code as never,
       }),
       message: t.exposeString('message', { description: 'What went wrong and what to do.' }),
     }),

@@ -89,6 +89,54 @@ export type ImportColumnStatus =
   /** No user field has this header; confirmCustomFields decides. */
   | 'NEW';
 
+/** Why an import ended FAILED. */
+export type ImportFailureCode =
+  /** The workbook is damaged and cannot be read. */
+  | 'CORRUPT_FILE'
+  /** Two columns have the same header (ignoring case). */
+  | 'DUPLICATE_HEADERS'
+  /** The workbook is password-protected. */
+  | 'ENCRYPTED'
+  /** The server failed; start the import again. */
+  | 'INTERNAL_ERROR'
+  /** Email, userName or reference has no column. */
+  | 'MISSING_COLUMNS'
+  /** The file is not an .xlsx workbook. */
+  | 'NOT_A_WORKBOOK'
+  /** No sheet has the header row of a user list. */
+  | 'NO_DATA_SHEET'
+  /** Reading the file needed more memory than allowed. */
+  | 'RESOURCE_LIMIT'
+  /** Reading the file took longer than the server allows. */
+  | 'TIME_LIMIT'
+  /** The file unpacks to more than the server accepts. */
+  | 'TOO_LARGE_INFLATED'
+  /** The sheet has more columns than the server accepts. */
+  | 'TOO_MANY_COLUMNS'
+  /** The sheet has more rows than the server accepts. */
+  | 'TOO_MANY_ROWS'
+  /** The company's users changed during the import so that a reference clashes; nothing was imported. */
+  | 'USER_CONFLICT';
+
+/** What the background work of an import is doing. */
+export type ImportProgressPhase =
+  /** Applying the distribution rules to the rows: rows. */
+  | 'ASSIGNING'
+  /** Writing the users: progress counts rows. */
+  | 'COMMITTING'
+  /** Nothing runs: the session waits for an action, or has ended. */
+  | 'IDLE'
+  /** Unpacking the uploaded file: progress counts bytes. */
+  | 'INFLATING'
+  /** The work waits for a worker to take it. */
+  | 'QUEUED'
+  /** Reading the rows of the data sheet: progress counts rows. */
+  | 'READING'
+  /** Working out what each row does (create, update, unchanged): rows. */
+  | 'REVIEWING'
+  /** Checking every row: progress counts rows. */
+  | 'VALIDATING';
+
 /** A report of an import. */
 export type ImportReport =
   /** The uploaded rows that have errors, with the bad cells marked. */
@@ -211,7 +259,7 @@ export type UpdateDistributionRuleInput = {
   value?: string | null | undefined;
 };
 
-export type ImportSessionPartsFragment = { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null };
+export type ImportSessionPartsFragment = { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null };
 
 export type ImportTemplateQueryVariables = Exact<{ [key: string]: never; }>;
 
@@ -223,7 +271,7 @@ export type ImportSessionQueryVariables = Exact<{
 }>;
 
 
-export type ImportSessionQuery = { importSession: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } | null };
+export type ImportSessionQuery = { importSession: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } | null };
 
 export type ImportSessionsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -231,7 +279,7 @@ export type ImportSessionsQueryVariables = Exact<{
 }>;
 
 
-export type ImportSessionsQuery = { importSessions: { edges: Array<{ cursor: string, node: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ImportSessionsQuery = { importSessions: { edges: Array<{ cursor: string, node: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type StartImportMutationVariables = Exact<{
   input: StartImportInput;
@@ -241,7 +289,7 @@ export type StartImportMutationVariables = Exact<{
 export type StartImportMutation = { startImport:
     | { __typename: 'EmptyFileError', code: string, message: string }
     | { __typename: 'FileTooLargeError', code: string, message: string }
-    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'InvalidInputError', code: string, message: string }
     | { __typename: 'NotAWorkbookError', code: string, message: string }
     | { __typename: 'RateLimitedError', retryAfterSeconds: number, code: string, message: string }
@@ -253,7 +301,7 @@ export type ConfirmCustomFieldsMutationVariables = Exact<{
 
 
 export type ConfirmCustomFieldsMutation = { confirmCustomFields:
-    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'NameTakenError', code: string, message: string }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'SessionBusyError', code: string, message: string }
@@ -267,7 +315,7 @@ export type CancelImportMutationVariables = Exact<{
 
 
 export type CancelImportMutation = { cancelImport:
-    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'WrongStageError', code: string, message: string }
    };
@@ -277,7 +325,7 @@ export type ImportSessionUpdatedSubscriptionVariables = Exact<{
 }>;
 
 
-export type ImportSessionUpdatedSubscription = { importSessionUpdated: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } };
+export type ImportSessionUpdatedSubscription = { importSessionUpdated: { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null } };
 
 export type ImportRowErrorPartsFragment = { rowNumber: number, column: string | null, columnIndex: number | null, value: string | null, code: ImportRowErrorCode, message: string };
 
@@ -315,7 +363,7 @@ export type ContinueImportMutationVariables = Exact<{
 
 
 export type ContinueImportMutation = { continueImport:
-    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'SessionBusyError', code: string, message: string }
     | { __typename: 'WrongStageError', code: string, message: string }
@@ -334,7 +382,7 @@ export type EmailImportReportMutationVariables = Exact<{
 
 
 export type EmailImportReportMutation = { emailImportReport:
-    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: ImportProgressPhase, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: ImportFailureCode, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'InvalidRecipientsError', invalid: Array<string>, code: string, message: string }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'RateLimitedError', code: string, message: string }

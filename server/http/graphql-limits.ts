@@ -5,10 +5,10 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import {
   type DocumentNode,
   type ExecutionResult,
-  GraphQLError,
+  type GraphQLError,
   type GraphQLSchema,
-  type ValidationContext,
   Kind,
+  type ValidationContext,
   validate,
   visit,
 } from 'graphql';
@@ -49,7 +49,9 @@ const COST_OPTIONS = {
   flattenFragments: true,
   // Reported as a validation error of the operation rather than thrown out of validate().
   propagateOnRejection: false,
-  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) => context?.reportError(error),
+  ],
 };
 
 /**
