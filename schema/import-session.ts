@@ -13,6 +13,7 @@ import {
   WrongStageError,
 } from '../server/errors.js';
 import type { Context } from '../server/http/context.js';
+import { countImportSessions } from '../server/import/counts.js';
 import { emailImportReport } from '../server/import/email-report.js';
 import {
   cancelImport,
@@ -27,13 +28,13 @@ import {
 } from '../server/import/sessions.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
-import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
 import { ImportFailureCodeEnum, ImportProgressPhaseEnum, ImportStageEnum } from './import-enums.js';
-import { keysetConnection } from './pagination.js';
+import { userFields } from './loaders.js';
+import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
 
 export { ImportStageEnum };
 
@@ -79,9 +80,9 @@ const ImportColumnRef = builder
         type: UserFieldRef,
         nullable: true,
         description: 'The user field the column fills; null while NEW and when IGNORED.',
-        resolve: async (column, _args, ctx) => {
+        resolve: async (column, _args, ctx, info) => {
           if (!column.fieldKey) return null;
-          const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+          const fields = await userFields(ctx, info);
           return fields.find((field) => field.key === column.fieldKey) ?? null;
         },
       }),
@@ -192,6 +193,13 @@ const isSessionCursor = (value: unknown): value is SessionCursor =>
   typeof (value as SessionCursor).id === 'string' &&
   isUuid((value as SessionCursor).id);
 
+const ImportSessionConnectionRef = countedConnection(ImportSessionRef, {
+  name: 'ImportSessionConnection',
+  description: 'A page of import sessions.',
+  edgeName: 'ImportSessionEdge',
+  edgeDescription: 'An import session and its cursor.',
+});
+
 builder.queryFields((t) => ({
   importSession: t.field({
     type: ImportSessionRef,
@@ -208,29 +216,27 @@ builder.queryFields((t) => ({
       }
     },
   }),
-  importSessions: t.connection(
-    {
-      type: ImportSessionRef,
-      description: 'Import sessions of your company, newest first.',
-      resolve: (_root, args, ctx) =>
-        keysetConnection(
-          args,
-          {
-            isValid: isSessionCursor,
-            of: (session: ImportSession) => ({
-              createdAt: session.createdAt.toISOString(),
-              id: session.id,
-            }),
-          },
-          async ({ limit, after }) => {
-            const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
-            return { nodes: page.sessions, hasNextPage: page.hasNextPage };
-          },
-        ),
-    },
-    { name: 'ImportSessionConnection', description: 'A page of import sessions.' },
-    { name: 'ImportSessionEdge', description: 'An import session and its cursor.' },
-  ),
+  importSessions: t.field({
+    type: ImportSessionConnectionRef,
+    description: 'Import sessions of your company, newest first.',
+    args: pageArgs(t.arg),
+    resolve: (_root, args, ctx) =>
+      keysetConnection(
+        args,
+        {
+          isValid: isSessionCursor,
+          of: (session: ImportSession) => ({
+            createdAt: session.createdAt.toISOString(),
+            id: session.id,
+          }),
+        },
+        async ({ limit, after }) => {
+          const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
+          return { nodes: page.sessions, hasNextPage: page.hasNextPage };
+        },
+        () => countImportSessions(ctx.db, ctx.auth.companyId),
+      ),
+  }),
 }));
 
 function sessionId(globalId: string): string {
