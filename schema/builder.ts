@@ -79,8 +79,6 @@ export const builder = new SchemaBuilder<{
       description: 'Cursor of the last item of the page: the next `after`.',
     },
     afterArgOptions: { description: 'Return the items after this cursor.' },
-    beforeArgOptions: { description: 'Not supported: page forward with `first` and `after`.' },
     firstArgOptions: { description: 'How many items to return (default 20, at most 100).' },
-    lastArgOptions: { description: 'Not supported: page forward with `first` and `after`.' },
   },
 });

@@ -17,6 +17,7 @@ import {
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { builder } from './builder.js';
 import { globalId } from './ids.js';
+import { ImportStageEnum, NotFoundEntityEnum } from './import-enums.js';
 
 export const ErrorInterface = builder.interfaceRef<Error>('Error').implement({
   description: 'A failure the caller can act on, returned as a member of a mutation result.',
@@ -41,7 +42,12 @@ builder.objectType(NotFoundError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof NotFoundError,
   fields: (t) => ({
-    entity: t.exposeString('entity', { description: 'What kind of object was looked for.' }),
+    entity: t.field({
+      type: NotFoundEntityEnum,
+      description: 'What kind of object was looked for.',
+      // Services name it in words ("training group"), as their messages do.
+      resolve: (error) => error.entity.toUpperCase().replaceAll(' ', '_') as never,
+    }),
   }),
 });
 
@@ -92,9 +98,15 @@ builder.objectType(WrongStageError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof WrongStageError,
   fields: (t) => ({
-    stage: t.exposeString('stage', { description: 'The stage the import is at now.' }),
-    expectedStages: t.exposeStringList('expectedStages', {
+    stage: t.field({
+      type: ImportStageEnum,
+      description: 'The stage the import is at now.',
+      resolve: (error) => error.stage as never,
+    }),
+    expectedStages: t.field({
+      type: [ImportStageEnum],
       description: 'The stages at which this action is allowed.',
+      resolve: (error) => error.expectedStages as never,
     }),
   }),
 });
@@ -105,7 +117,11 @@ builder.objectType(SessionBusyError, {
   interfaces: [ErrorInterface],
   isTypeOf: (value) => value instanceof SessionBusyError,
   fields: (t) => ({
-    stage: t.exposeString('stage', { description: 'The stage being worked on.' }),
+    stage: t.field({
+      type: ImportStageEnum,
+      description: 'The stage being worked on.',
+      resolve: (error) => error.stage as never,
+    }),
   }),
 });
 

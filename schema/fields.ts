@@ -13,6 +13,7 @@ import {
 import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { localId } from './ids.js';
+import { customFields } from './loaders.js';
 
 const label = z
   .string()
@@ -55,9 +56,9 @@ export const UserFieldRef = builder.objectRef<UserField>('UserField').implement(
       type: CustomFieldRef,
       nullable: true,
       description: 'The custom field behind it; null for built-ins.',
-      resolve: async (field, _args, ctx) => {
+      resolve: async (field, _args, ctx, info) => {
         if (!field.customFieldId) return null;
-        const fields = await listCustomFields(ctx.db, ctx.auth.companyId);
+        const fields = await customFields(ctx, info);
         return fields.find((custom) => custom.id === field.customFieldId) ?? null;
       },
     }),

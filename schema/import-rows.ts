@@ -1,5 +1,6 @@
 import type { ImportRowError } from '../drizzle/tables.js';
 import { createDownload } from '../server/http/download-route.js';
+import { countImportRows, countRowErrors } from '../server/import/counts.js';
 import { reportAvailable, reportFileName } from '../server/import/report-files.js';
 import {
   countRowsByGroup,
@@ -10,14 +11,12 @@ import {
   rowChanges,
 } from '../server/import/rows.js';
 import type { ImportSession } from '../server/import/sessions.js';
-import { findDistributionRule } from '../server/settings/distribution-rules.js';
-import { listUserFields } from '../server/settings/fields.js';
-import { findTrainingGroup } from '../server/settings/training-groups.js';
 import { builder } from './builder.js';
 import { DownloadRef } from './downloads.js';
 import { UserFieldRef } from './fields.js';
 import { ImportSessionRef } from './import-session.js';
-import { keysetConnection } from './pagination.js';
+import { loaders, userFields } from './loaders.js';
+import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
 import { DistributionRuleRef } from './rules.js';
 import { TrainingGroupRef } from './training-groups.js';
 
@@ -112,9 +111,9 @@ const ImportRowValueRef = builder
         type: UserFieldRef,
         nullable: true,
         description: 'The user field it fills; null for new or ignored columns.',
-        resolve: async (value, _args, ctx) => {
+        resolve: async (value, _args, ctx, info) => {
           if (!value.fieldKey) return null;
-          const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+          const fields = await userFields(ctx, info);
           return fields.find((field) => field.key === value.fieldKey) ?? null;
         },
       }),
@@ -166,27 +165,23 @@ const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
     changes: t.field({
       type: [FieldChangeRef],
       description: 'For an UPDATE, each field that changes (old → new).',
-      resolve: async (row, _args, ctx) =>
-        rowChanges(row.session, row, await listUserFields(ctx.db, ctx.auth.companyId)),
+      resolve: async (row, _args, ctx, info) =>
+        rowChanges(row.session, row, await userFields(ctx, info)),
     }),
     trainingGroup: t.field({
       type: TrainingGroupRef,
       nullable: true,
       description:
         'The group the user will have after the import (an existing user keeps theirs); null when none.',
-      resolve: async (row, _args, ctx) =>
-        row.trainingGroupId
-          ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, row.trainingGroupId)) ?? null)
-          : null,
+      resolve: (row, _args, ctx, info) =>
+        row.trainingGroupId ? loaders(ctx, info).trainingGroups.load(row.trainingGroupId) : null,
     }),
     matchedRule: t.field({
       type: DistributionRuleRef,
       nullable: true,
       description: 'The first distribution rule that matched the row; null when none did.',
-      resolve: async (row, _args, ctx) =>
-        row.matchedRuleId
-          ? ((await findDistributionRule(ctx.db, ctx.auth.companyId, row.matchedRuleId)) ?? null)
-          : null,
+      resolve: (row, _args, ctx, info) =>
+        row.matchedRuleId ? loaders(ctx, info).distributionRules.load(row.matchedRuleId) : null,
     }),
   }),
 });
@@ -208,9 +203,9 @@ const GroupAssignmentCountRef = builder
         type: TrainingGroupRef,
         nullable: true,
         description: 'The group; null counts the users no rule matched (and who have no group).',
-        resolve: async (count, _args, ctx) =>
+        resolve: (count, _args, ctx, info) =>
           count.trainingGroupId
-            ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, count.trainingGroupId)) ?? null)
+            ? loaders(ctx, info).trainingGroups.load(count.trainingGroupId)
             : null,
       }),
       userCount: t.exposeInt('userCount', { description: 'Number of users.' }),
@@ -242,67 +237,77 @@ const isRowCursor = (value: unknown): value is { rowNumber: number } =>
   value !== null &&
   Number.isInteger((value as { rowNumber: unknown }).rowNumber);
 
+const ImportRowErrorConnectionRef = countedConnection(ImportRowErrorRef, {
+  name: 'ImportRowErrorConnection',
+  description: 'A page of row errors.',
+  edgeName: 'ImportRowErrorEdge',
+  edgeDescription: 'A row error and its cursor.',
+});
+
+const ImportRowConnectionRef = countedConnection(ImportRowRef, {
+  name: 'ImportRowConnection',
+  description: 'A page of rows.',
+  edgeName: 'ImportRowEdge',
+  edgeDescription: 'A row and its cursor.',
+});
+
 builder.objectFields(ImportSessionRef, (t) => ({
-  errors: t.connection(
-    {
-      type: ImportRowErrorRef,
-      description: 'Every row error, in row order, a page at a time (by keyset).',
-      resolve: (session, args, ctx) =>
-        keysetConnection(
-          args,
-          {
-            isValid: isErrorCursor,
-            of: (error: RowErrorShape & { position: number }) => ({
-              rowNumber: error.rowNumber,
+  errors: t.field({
+    type: ImportRowErrorConnectionRef,
+    description: 'Every row error, in row order, a page at a time (by keyset).',
+    args: pageArgs(t.arg),
+    resolve: (session, args, ctx) =>
+      keysetConnection(
+        args,
+        {
+          isValid: isErrorCursor,
+          of: (error: RowErrorShape & { position: number }) => ({
+            rowNumber: error.rowNumber,
+            position: error.position,
+          }),
+        },
+        async ({ limit, after }) => {
+          const page = await listRowErrorsPage(ctx.db, session.id, { limit, after });
+          return {
+            nodes: page.errors.map((error) => ({
+              ...withHeader(session, error.rowNumber, error),
               position: error.position,
-            }),
-          },
-          async ({ limit, after }) => {
-            const page = await listRowErrorsPage(ctx.db, session.id, { limit, after });
-            return {
-              nodes: page.errors.map((error) => ({
-                ...withHeader(session, error.rowNumber, error),
-                position: error.position,
-              })),
-              hasNextPage: page.hasNextPage,
-            };
-          },
-        ),
+            })),
+            hasNextPage: page.hasNextPage,
+          };
+        },
+        () => countRowErrors(ctx.db, session.id),
+      ),
+  }),
+  rows: t.field({
+    type: ImportRowConnectionRef,
+    description:
+      'The data rows with their values, action, errors, changes and training group, in row order (by keyset).',
+    args: {
+      ...pageArgs(t.arg),
+      filter: t.arg({
+        type: ImportRowFilterRef,
+        description: 'Which rows to list; all when absent.',
+      }),
     },
-    { name: 'ImportRowErrorConnection', description: 'A page of row errors.' },
-    { name: 'ImportRowErrorEdge', description: 'A row error and its cursor.' },
-  ),
-  rows: t.connection(
-    {
-      type: ImportRowRef,
-      description:
-        'The data rows with their values, action, errors, changes and training group, in row order (by keyset).',
-      args: {
-        filter: t.arg({
-          type: ImportRowFilterRef,
-          description: 'Which rows to list; all when absent.',
-        }),
-      },
-      resolve: (session, args, ctx) =>
-        keysetConnection(
-          args,
-          { isValid: isRowCursor, of: (row: RowShape) => ({ rowNumber: row.rowNumber }) },
-          async ({ limit, after }) => {
-            const page = await listImportRowsPage(ctx.db, session.id, {
-              limit,
-              after: after?.rowNumber,
-              filter: args.filter,
-            });
-            return {
-              nodes: page.rows.map((row) => ({ ...row, session })),
-              hasNextPage: page.hasNextPage,
-            };
-          },
-        ),
-    },
-    { name: 'ImportRowConnection', description: 'A page of rows.' },
-    { name: 'ImportRowEdge', description: 'A row and its cursor.' },
-  ),
+    resolve: (session, args, ctx) =>
+      keysetConnection(
+        args,
+        { isValid: isRowCursor, of: (row: RowShape) => ({ rowNumber: row.rowNumber }) },
+        async ({ limit, after }) => {
+          const page = await listImportRowsPage(ctx.db, session.id, {
+            limit,
+            after: after?.rowNumber,
+            filter: args.filter,
+          });
+          return {
+            nodes: page.rows.map((row) => ({ ...row, session })),
+            hasNextPage: page.hasNextPage,
+          };
+        },
+        () => countImportRows(ctx.db, session, args.filter),
+      ),
+  }),
   groupAssignment: t.field({
     type: [GroupAssignmentCountRef],
     description:

@@ -13,6 +13,7 @@ import {
   WrongStageError,
 } from '../server/errors.js';
 import type { Context } from '../server/http/context.js';
+import { countImportSessions } from '../server/import/counts.js';
 import { emailImportReport } from '../server/import/email-report.js';
 import {
   cancelImport,
@@ -27,35 +28,17 @@ import {
 } from '../server/import/sessions.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
-import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
-import { keysetConnection } from './pagination.js';
+import { ImportFailureCodeEnum, ImportProgressPhaseEnum, ImportStageEnum } from './import-enums.js';
+import { userFields } from './loaders.js';
+import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
+
+export { ImportStageEnum };
 
 const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
-
-export const ImportStageEnum = builder.enumType('ImportStage', {
-  description: 'Where an import is in the five-stage workflow.',
-  values: {
-    UPLOAD: { description: 'Stage 1: the file is uploaded and being read.' },
-    CUSTOM_FIELDS: {
-      description:
-        'Stage 2: the file has columns that are not user fields yet; confirmCustomFields decides.',
-    },
-    VALIDATION: { description: 'Stage 3: rows are checked; errors are shown with a report.' },
-    REVIEW: { description: 'Stage 4: what will be created, updated or left unchanged.' },
-    GROUP_ASSIGNMENT: {
-      description: 'Stage 5: training groups by the distribution rules; continuing commits.',
-    },
-    COMPLETED: { description: 'The users are imported.' },
-    CANCELLED: { description: 'Cancelled before the commit; no user was changed.' },
-    FAILED: {
-      description: 'The file could not be imported; `failure` says why. No user was changed.',
-    },
-  },
-});
 
 const ReportKindEnum = builder.enumType('ImportReport', {
   description: 'A report of an import.',
@@ -97,9 +80,9 @@ const ImportColumnRef = builder
         type: UserFieldRef,
         nullable: true,
         description: 'The user field the column fills; null while NEW and when IGNORED.',
-        resolve: async (column, _args, ctx) => {
+        resolve: async (column, _args, ctx, info) => {
           if (!column.fieldKey) return null;
-          const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+          const fields = await userFields(ctx, info);
           return fields.find((field) => field.key === column.fieldKey) ?? null;
         },
       }),
@@ -111,9 +94,10 @@ const ImportProgressRef = builder
   .implement({
     description: 'How far the current background step is.',
     fields: (t) => ({
-      phase: t.exposeString('phase', {
-        description:
-          'QUEUED, INFLATING (unpacking the file: bytes), READING (rows), or a later step.',
+      phase: t.field({
+        type: ImportProgressPhaseEnum,
+        description: 'What the background work is doing; IDLE when there is none.',
+        resolve: (p) => p.phase as never,
       }),
       processed: t.int({ description: 'Bytes or rows done so far.', resolve: (p) => p.done }),
       total: t.int({
@@ -134,9 +118,10 @@ const ImportFailureRef = builder
   .implement({
     description: 'Why an import failed, in words a person can act on. Nothing was imported.',
     fields: (t) => ({
-      code: t.exposeString('code', {
-        description:
-          'NO_DATA_SHEET, SHEET_NOT_FOUND (startImport named a sheet the file lacks), MISSING_COLUMNS, DUPLICATE_HEADERS, TOO_MANY_ROWS, TOO_MANY_COLUMNS, TOO_LARGE_INFLATED, TOO_LARGE_STAGED (the rows hold more data than one import may store), NOT_A_WORKBOOK, CORRUPT_FILE, ENCRYPTED, TIME_LIMIT, RESOURCE_LIMIT or INTERNAL_ERROR.',
+      code: t.field({
+        type: ImportFailureCodeEnum,
+        description: 'Why, as a code a program can switch on.',
+        resolve: (failure) => failure.code as never,
       }),
       message: t.exposeString('message', { description: 'What went wrong and what to do.' }),
     }),
@@ -231,6 +216,13 @@ const isSessionCursor = (value: unknown): value is SessionCursor =>
   typeof (value as SessionCursor).id === 'string' &&
   isUuid((value as SessionCursor).id);
 
+const ImportSessionConnectionRef = countedConnection(ImportSessionRef, {
+  name: 'ImportSessionConnection',
+  description: 'A page of import sessions.',
+  edgeName: 'ImportSessionEdge',
+  edgeDescription: 'An import session and its cursor.',
+});
+
 builder.queryFields((t) => ({
   importSession: t.field({
     type: ImportSessionRef,
@@ -247,29 +239,27 @@ builder.queryFields((t) => ({
       }
     },
   }),
-  importSessions: t.connection(
-    {
-      type: ImportSessionRef,
-      description: 'Import sessions of your company, newest first.',
-      resolve: (_root, args, ctx) =>
-        keysetConnection(
-          args,
-          {
-            isValid: isSessionCursor,
-            of: (session: ImportSession) => ({
-              createdAt: session.createdAt.toISOString(),
-              id: session.id,
-            }),
-          },
-          async ({ limit, after }) => {
-            const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
-            return { nodes: page.sessions, hasNextPage: page.hasNextPage };
-          },
-        ),
-    },
-    { name: 'ImportSessionConnection', description: 'A page of import sessions.' },
-    { name: 'ImportSessionEdge', description: 'An import session and its cursor.' },
-  ),
+  importSessions: t.field({
+    type: ImportSessionConnectionRef,
+    description: 'Import sessions of your company, newest first.',
+    args: pageArgs(t.arg),
+    resolve: (_root, args, ctx) =>
+      keysetConnection(
+        args,
+        {
+          isValid: isSessionCursor,
+          of: (session: ImportSession) => ({
+            createdAt: session.createdAt.toISOString(),
+            id: session.id,
+          }),
+        },
+        async ({ limit, after }) => {
+          const page = await listImportSessionsPage(ctx.db, ctx.auth.companyId, { limit, after });
+          return { nodes: page.sessions, hasNextPage: page.hasNextPage };
+        },
+        () => countImportSessions(ctx.db, ctx.auth.companyId),
+      ),
+  }),
 }));
 
 function sessionId(globalId: string): string {

@@ -1,4 +1,6 @@
+import type { ObjectRef } from '@pothos/core';
 import { GraphQLError } from 'graphql';
+import { builder } from './builder.js';
 
 export const MAX_PAGE_SIZE = 100;
 const DEFAULT_PAGE_SIZE = 20;
@@ -28,14 +30,63 @@ function decodeCursor<Cursor>(
 export interface ConnectionArgs {
   first?: number | null;
   after?: string | null;
-  last?: number | null;
-  before?: string | null;
+}
+
+/**
+ * The arguments of every list: forward paging only (`first`, `after`), as keyset paging
+ * allows; Relay's `last` and `before` are not declared, since no list could honour them.
+ */
+export function pageArgs<
+  Arg extends {
+    int: (options: { description: string }) => unknown;
+    string: (options: { description: string }) => unknown;
+  },
+>(arg: Arg) {
+  return {
+    first: arg.int({
+      description: `How many items to return (default ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}).`,
+    }) as ReturnType<Arg['int']>,
+    after: arg.string({
+      description: 'Return the items after this cursor (an `endCursor` or `cursor`).',
+    }) as ReturnType<Arg['string']>,
+  };
+}
+
+/** What a list's resolver returns: a page, and how to count every item the list selects. */
+interface CountedPage {
+  totalCount: () => Promise<number>;
+}
+
+/**
+ * A Relay connection type with `totalCount`: the number of items the list selects with its
+ * filter applied (not only this page), so a UI can say "1–50 of 99,999". It is counted only
+ * when asked for.
+ */
+export function countedConnection<Shape>(
+  // biome-ignore lint/suspicious/noExplicitAny: any object type of the schema
+  type: ObjectRef<any, Shape>,
+  names: { name: string; description: string; edgeName: string; edgeDescription: string },
+) {
+  return builder.connectionObject(
+    {
+      type,
+      name: names.name,
+      description: names.description,
+      fields: (t) => ({
+        totalCount: t.int({
+          description: 'How many items the list has in all, with its filter applied.',
+          resolve: (connection) => (connection as unknown as CountedPage).totalCount(),
+        }),
+      }),
+    },
+    { name: names.edgeName, description: names.edgeDescription },
+  );
 }
 
 /**
  * A Relay connection paged forward by keyset (never OFFSET): checks the arguments (`first` at
  * most MAX_PAGE_SIZE, so no request asks for everything), decodes `after`, asks `loadPage` for
- * one page and encodes each node's cursor.
+ * one page and encodes each node's cursor. `count` runs only if `totalCount` is selected.
  */
 export async function keysetConnection<Node, Cursor>(
   args: ConnectionArgs,
@@ -47,10 +98,8 @@ export async function keysetConnection<Node, Cursor>(
     limit: number;
     after: Cursor | null;
   }) => Promise<{ nodes: Node[]; hasNextPage: boolean }>,
+  count: () => Promise<number>,
 ) {
-  if (args.before != null || args.last != null) {
-    throw badInput('Page forward with first and after.');
-  }
   const limit = args.first ?? DEFAULT_PAGE_SIZE;
   if (limit < 0 || limit > MAX_PAGE_SIZE) {
     throw badInput(`first must be between 0 and ${MAX_PAGE_SIZE}.`);
@@ -66,5 +115,6 @@ export async function keysetConnection<Node, Cursor>(
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges.at(-1)?.cursor ?? null,
     },
+    totalCount: count,
   };
 }

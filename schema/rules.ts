@@ -11,13 +11,12 @@ import {
   reorderDistributionRules,
   updateDistributionRule,
 } from '../server/settings/distribution-rules.js';
-import { listUserFields } from '../server/settings/fields.js';
-import { findTrainingGroup } from '../server/settings/training-groups.js';
 import { builder } from './builder.js';
 
 import { inputErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
+import { loaders, userFields } from './loaders.js';
 import { TrainingGroupRef } from './training-groups.js';
 
 const ruleValue = z
@@ -52,8 +51,8 @@ builder.node(DistributionRuleRef, {
     field: t.field({
       type: UserFieldRef,
       description: 'The user field the rule tests.',
-      resolve: async (rule, _args, ctx) => {
-        const fields = await listUserFields(ctx.db, ctx.auth.companyId);
+      resolve: async (rule, _args, ctx, info) => {
+        const fields = await userFields(ctx, info);
         const field = fields.find((candidate) => candidate.key === rule.fieldKey);
         if (!field) throw new Error(`rule ${rule.id} tests a missing field`);
         return field;
@@ -68,8 +67,8 @@ builder.node(DistributionRuleRef, {
     trainingGroup: t.field({
       type: TrainingGroupRef,
       description: 'The group assigned when the rule matches.',
-      resolve: async (rule, _args, ctx) => {
-        const group = await findTrainingGroup(ctx.db, ctx.auth.companyId, rule.trainingGroupId);
+      resolve: async (rule, _args, ctx, info) => {
+        const group = await loaders(ctx, info).trainingGroups.load(rule.trainingGroupId);
         if (!group) throw new Error(`rule ${rule.id} assigns a missing group`);
         return group;
       },

@@ -1,6 +1,5 @@
-import { listCustomFields } from '../server/settings/fields.js';
-import { findTrainingGroup } from '../server/settings/training-groups.js';
 import {
+  countUsers,
   findUsersByIds,
   listUsersPage,
   type User,
@@ -8,7 +7,8 @@ import {
 } from '../server/settings/users.js';
 import { builder } from './builder.js';
 import { isUuid } from './ids.js';
-import { keysetConnection } from './pagination.js';
+import { customFields, loaders } from './loaders.js';
+import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
 import { TrainingGroupRef } from './training-groups.js';
 
 const isUserCursor = (value: unknown): value is UserCursor =>
@@ -49,8 +49,8 @@ builder.node(UserRef, {
     customFieldValues: t.field({
       type: [FieldValue],
       description: "Values of the company's custom fields that this user has, in field order.",
-      resolve: async (user, _args, ctx) => {
-        const fields = await listCustomFields(ctx.db, ctx.auth.companyId);
+      resolve: async (user, _args, ctx, info) => {
+        const fields = await customFields(ctx, info);
         return fields.flatMap((field) => {
           const value = user.customValues[field.key];
           return value === undefined ? [] : [{ fieldKey: field.key, label: field.label, value }];
@@ -61,10 +61,8 @@ builder.node(UserRef, {
       type: TrainingGroupRef,
       nullable: true,
       description: "The user's training group, if any.",
-      resolve: async (user, _args, ctx) =>
-        user.trainingGroupId
-          ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, user.trainingGroupId)) ?? null)
-          : null,
+      resolve: (user, _args, ctx, info) =>
+        user.trainingGroupId ? loaders(ctx, info).trainingGroups.load(user.trainingGroupId) : null,
     }),
     createdAt: t.expose('createdAt', {
       type: 'DateTime',
@@ -77,35 +75,40 @@ builder.node(UserRef, {
   }),
 });
 
+const UserConnectionRef = countedConnection(UserRef, {
+  name: 'UserConnection',
+  description: 'A page of users.',
+  edgeName: 'UserEdge',
+  edgeDescription: 'A user and its cursor.',
+});
+
 builder.queryFields((t) => ({
-  users: t.connection(
-    {
-      type: UserRef,
-      description: "The company's users ordered by email, a page at a time.",
-      args: {
-        search: t.arg.string({
-          description:
-            'Only users whose email, userName or reference contains this text (ignoring case).',
-        }),
-      },
-      resolve: (_root, args, ctx) =>
-        keysetConnection(
-          args,
-          {
-            isValid: isUserCursor,
-            of: (user: User) => ({ email: user.email.toLowerCase(), id: user.id }),
-          },
-          async ({ limit, after }) => {
-            const page = await listUsersPage(ctx.db, ctx.auth.companyId, {
-              limit,
-              after,
-              search: args.search,
-            });
-            return { nodes: page.users, hasNextPage: page.hasNextPage };
-          },
-        ),
+  users: t.field({
+    type: UserConnectionRef,
+    description: "The company's users ordered by email, a page at a time.",
+    args: {
+      ...pageArgs(t.arg),
+      search: t.arg.string({
+        description:
+          'Only users whose email, userName or reference contains this text (ignoring case).',
+      }),
     },
-    { name: 'UserConnection', description: 'A page of users.' },
-    { name: 'UserEdge', description: 'A user and its cursor.' },
-  ),
+    resolve: (_root, args, ctx) =>
+      keysetConnection(
+        args,
+        {
+          isValid: isUserCursor,
+          of: (user: User) => ({ email: user.email.toLowerCase(), id: user.id }),
+        },
+        async ({ limit, after }) => {
+          const page = await listUsersPage(ctx.db, ctx.auth.companyId, {
+            limit,
+            after,
+            search: args.search,
+          });
+          return { nodes: page.users, hasNextPage: page.hasNextPage };
+        },
+        () => countUsers(ctx.db, ctx.auth.companyId, args.search),
+      ),
+  }),
 }));

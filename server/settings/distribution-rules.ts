@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { companies, distributionRules } from '../../drizzle/tables.js';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../errors.js';
@@ -42,6 +42,21 @@ export async function listDistributionRules(
     .from(distributionRules)
     .where(eq(distributionRules.companyId, companyId))
     .orderBy(asc(distributionRules.position));
+}
+
+/** The company's rules among these ids, in any order (ids of other companies find nothing). */
+export async function findDistributionRulesByIds(
+  db: Database,
+  companyId: string,
+  ids: readonly string[],
+): Promise<DistributionRule[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(distributionRules)
+    .where(
+      and(eq(distributionRules.companyId, companyId), inArray(distributionRules.id, [...ids])),
+    );
 }
 
 export async function findDistributionRule(

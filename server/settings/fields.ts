@@ -35,7 +35,11 @@ export async function listCustomFields(db: Database, companyId: string): Promise
 
 /** Built-ins first, then custom fields in the order they were created. */
 export async function listUserFields(db: Database, companyId: string): Promise<UserField[]> {
-  const custom = await listCustomFields(db, companyId);
+  return userFieldsOf(await listCustomFields(db, companyId));
+}
+
+/** A company's user fields from its custom fields (in creation order): built-ins first. */
+export function userFieldsOf(custom: readonly CustomField[]): UserField[] {
   return [
     ...builtInFields,
     ...custom.map((field) => ({

@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { distributionRules, trainingGroups } from '../../drizzle/tables.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
@@ -16,6 +16,19 @@ export async function listTrainingGroups(
     .from(trainingGroups)
     .where(eq(trainingGroups.companyId, companyId))
     .orderBy(asc(sql`lower(${trainingGroups.name})`), asc(trainingGroups.id));
+}
+
+/** The company's groups among these ids, in any order (ids of other companies find nothing). */
+export async function findTrainingGroupsByIds(
+  db: Database,
+  companyId: string,
+  ids: readonly string[],
+): Promise<TrainingGroup[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(trainingGroups)
+    .where(and(eq(trainingGroups.companyId, companyId), inArray(trainingGroups.id, [...ids])));
 }
 
 export async function findTrainingGroup(

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { users } from '../../drizzle/tables.js';
 
@@ -10,6 +10,27 @@ export interface UserCursor {
   id: string;
 }
 
+/** Users whose email, userName or reference contains the text, ignoring case. */
+function searchCondition(search: string | null | undefined): SQL | undefined {
+  const text = search?.trim();
+  if (!text) return undefined;
+  const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return or(
+    sql`${users.email} ilike ${pattern}`,
+    sql`${users.userName} ilike ${pattern}`,
+    sql`${users.reference} ilike ${pattern}`,
+  );
+}
+
+/** How many users of the company the search selects (all without one). */
+export async function countUsers(
+  db: Database,
+  companyId: string,
+  search?: string | null,
+): Promise<number> {
+  return db.$count(users, and(eq(users.companyId, companyId), searchCondition(search)));
+}
+
 /** One page of a company's users by keyset (never OFFSET), with an optional text search. */
 export async function listUsersPage(
   db: Database,
@@ -17,16 +38,8 @@ export async function listUsersPage(
   options: { limit: number; after?: UserCursor | null; search?: string | null },
 ): Promise<{ users: User[]; hasNextPage: boolean }> {
   const conditions = [eq(users.companyId, companyId)];
-  const search = options.search?.trim();
-  if (search) {
-    const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const matches = or(
-      sql`${users.email} ilike ${pattern}`,
-      sql`${users.userName} ilike ${pattern}`,
-      sql`${users.reference} ilike ${pattern}`,
-    );
-    if (matches) conditions.push(matches);
-  }
+  const matches = searchCondition(options.search);
+  if (matches) conditions.push(matches);
   if (options.after) {
     const after = or(
       gt(sql`lower(${users.email})`, options.after.email),
