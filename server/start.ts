@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { createDatabase } from '../drizzle/client.js';
 import { createApp } from './http/app.js';
 import { createHttpServer } from './http/http-server.js';
+import { removeStaleUploadTemp } from './http/request-guards.js';
 import { keepReaderWarm } from './import/reader/reader-thread.js';
 import { bootstrapDefaultCompany } from './infrastructure/bootstrap.js';
 import type { Config } from './infrastructure/config.js';
@@ -27,9 +28,28 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const database = await createDatabase(
     config.DATABASE_URL ? { url: config.DATABASE_URL } : { dataDir: resolve(dataDir, 'pglite') },
   );
+  let closeApiDatabase = (): Promise<void> => Promise.resolve();
   try {
     await database.migrate();
+    // Upload temp files of processes that were killed mid-upload.
+    await removeStaleUploadTemp(dataDir);
+    if (config.NODE_ENV === 'production' && !config.PUBLIC_URL) {
+      logger.warn(
+        'PUBLIC_URL is not set: download links use the address a request came in on; behind a proxy, set PUBLIC_URL.',
+      );
+    }
     await database.openPool();
+    // Requests use a pool of their own on Postgres, whose statements are cancelled after
+    // STATEMENT_TIMEOUT_MS: no request can hold a connection for long, and background work
+    // (an import's statements over a million rows) keeps its pool and has no such limit.
+    const apiDatabase = config.DATABASE_URL
+      ? await createDatabase({
+          url: config.DATABASE_URL,
+          statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
+        })
+      : null;
+    closeApiDatabase = () => apiDatabase?.close() ?? Promise.resolve();
+    await apiDatabase?.openPool();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
     const events = await createImportEvents({
       redisUrl: config.REDIS_URL,
@@ -43,15 +63,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       events,
       leaseMs: config.WORK_LEASE_SECONDS * 1000,
     });
-    const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
-      logger.error('purging old imports failed', { error: String(error) }),
+    const stopRetention = scheduleRetention(
+      database.db,
+      config.IMPORT_RETENTION_DAYS,
+      (error) => logger.error('purging old imports failed', { error: String(error) }),
+      { soleProcess: !config.DATABASE_URL },
     );
     const tokens = await createTokenAuthenticator({
       db: database.db,
       postgres: database.postgres,
       cacheSeconds: config.TOKEN_CACHE_SECONDS,
     });
-    const app = createApp({ db: database.db, config, logger, events, importWorker, tokens });
+    const app = createApp({
+      db: apiDatabase?.db ?? database.db,
+      config,
+      logger,
+      events,
+      importWorker,
+      tokens,
+    });
     const server = createHttpServer(app.handle);
     const closeWebSocket = app.attachWebSocket(server);
     await new Promise<void>((resolveListen, rejectListen) => {
@@ -85,11 +115,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await Promise.race([closed, grace]);
         server.closeAllConnections();
         await closed;
+        await closeApiDatabase();
         await database.close();
         releaseDataDir();
       },
     };
   } catch (error) {
+    await closeApiDatabase();
     await database.close();
     releaseDataDir();
     throw error;
