@@ -12,7 +12,7 @@ import type { Logger } from './infrastructure/logger.js';
 import { createImportEvents } from './infrastructure/pubsub.js';
 import { createTokenAuthenticator } from './infrastructure/token-cache.js';
 import { startImportWorker } from './jobs/import-worker.js';
-import { scheduleRetention } from './jobs/retention.js';
+import { purgeOldImports, scheduleRetention } from './jobs/retention.js';
 
 export interface RunningServer {
   url: string;
@@ -63,11 +63,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       events,
       leaseMs: config.WORK_LEASE_SECONDS * 1000,
     });
-    const stopRetention = scheduleRetention(
-      database.db,
-      config.IMPORT_RETENTION_DAYS,
-      (error) => logger.error('purging old imports failed', { error: String(error) }),
-      { soleProcess: !config.DATABASE_URL },
+    // The embedded database is this process's alone: every upload no session names is what a
+    // killed process left, however recent (on Postgres, retention waits until none can be live).
+    if (!config.DATABASE_URL) {
+      await purgeOldImports(database.db, config.IMPORT_RETENTION_DAYS, new Date(), 0);
+    }
+    const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
+      logger.error('purging old imports failed', { error: String(error) }),
     );
     const tokens = await createTokenAuthenticator({
       db: database.db,

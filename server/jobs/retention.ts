@@ -87,22 +87,17 @@ export async function purgeOldImports(
   };
 }
 
-/**
- * Runs purgeOldImports (and purges spent rate-limit counters) now and then hourly; returns the
- * function that stops it. `soleProcess`: no other process uses the database (the embedded
- * one), so at start every upload without a session is an orphan, however recent.
- */
+/** Runs purgeOldImports (and purges spent rate-limit counters) now and then hourly; returns the function that stops it. */
 export function scheduleRetention(
   db: Database,
   retentionDays: number,
   onError: (error: unknown) => void,
-  options: { soleProcess?: boolean } = {},
 ): () => void {
-  const run = (orphanedUploadMs = ORPHANED_UPLOAD_MS) => {
-    purgeOldImports(db, retentionDays, new Date(), orphanedUploadMs).catch(onError);
+  const run = () => {
+    purgeOldImports(db, retentionDays).catch(onError);
     purgeExpiredRateLimits(db).catch(onError);
   };
-  run(options.soleProcess ? 0 : ORPHANED_UPLOAD_MS);
+  run();
   const timer = setInterval(run, 60 * 60 * 1000);
   timer.unref();
   return () => clearInterval(timer);
