@@ -36,7 +36,9 @@ const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url))
 /** Connections a process keeps to a real Postgres server. */
 export const POOL_SIZE = 10;
 
-export type DatabaseTarget = { url: string } | { dataDir: string } | { memory: true };
+export type DatabaseTarget =
+  /** `statementTimeoutMs`: Postgres cancels any statement of this pool that runs longer. */
+  { url: string; statementTimeoutMs?: number } | { dataDir: string } | { memory: true };
 
 /** Opens PGlite (a data directory, or in memory) or a real Postgres through postgres.js. */
 export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHandle> {
@@ -56,6 +58,7 @@ export async function createDatabase(target: DatabaseTarget): Promise<DatabaseHa
         // a generic plan (Postgres's choice after five runs) would plan a range of a
         // million-row session like any other.
         plan_cache_mode: 'force_custom_plan',
+        ...(target.statementTimeoutMs ? { statement_timeout: target.statementTimeoutMs } : {}),
       },
     });
     const db = drizzlePostgres({ client, relations });

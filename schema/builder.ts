@@ -2,7 +2,7 @@ import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import ValidationPlugin from '@pothos/plugin-validation';
+import ValidationPlugin, { InputValidationError } from '@pothos/plugin-validation';
 import WithInputPlugin from '@pothos/plugin-with-input';
 import { GraphQLError } from 'graphql';
 import type { FileUpload } from 'graphql-upload-ts';
@@ -30,6 +30,15 @@ export const builder = new SchemaBuilder<{
     argOptions: { description: 'Everything this mutation needs.' },
   },
   defaultFieldNullability: false,
+  validation: {
+    // On a field without a result union (a query argument such as `users(search:)`) the
+    // failure is a GraphQL error: its code says what it is, as InvalidInputError's does.
+    validationError: (failure) => {
+      const error = new InputValidationError(failure);
+      Object.assign(error.extensions, { code: 'INVALID_INPUT' });
+      return error;
+    },
+  },
   scopeAuth: {
     authScopes: (ctx) => ({ admin: ctx.auth.role === 'ADMIN' }),
     unauthorizedError: () =>

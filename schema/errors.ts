@@ -10,6 +10,7 @@ import {
   RateLimitedError,
   ReportNotAvailableError,
   SessionBusyError,
+  TooManyFieldsError,
   UnknownFieldError,
   UnknownHeaderError,
   WrongStageError,
@@ -175,6 +176,19 @@ builder.objectType(InvalidRecipientsError, {
   isTypeOf: (value) => value instanceof InvalidRecipientsError,
   fields: (t) => ({
     invalid: t.exposeStringList('invalid', { description: 'The recipients refused.' }),
+  }),
+});
+
+builder.objectType(TooManyFieldsError, {
+  name: 'TooManyFieldsError',
+  description:
+    'The company has as many custom fields as it may (MAX_CUSTOM_FIELDS); nothing was added.',
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof TooManyFieldsError,
+  fields: (t) => ({
+    maxFields: t.exposeInt('maxFields', {
+      description: 'How many custom fields a company may have.',
+    }),
   }),
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InUseError, NameTakenError, NotFoundError } from '../server/errors.js';
+import { InUseError, NameTakenError, NotFoundError, TooManyFieldsError } from '../server/errors.js';
 import {
   type CustomField,
   createCustomField,
@@ -14,12 +14,15 @@ import { builder } from './builder.js';
 import { inputErrors } from './errors.js';
 import { localId } from './ids.js';
 import { customFields } from './loaders.js';
+import { singleLineText } from './validation.js';
 
-const label = z
-  .string()
-  .trim()
-  .min(1, 'The label must not be empty.')
-  .max(MAX_LABEL_LENGTH, `The label must be at most ${MAX_LABEL_LENGTH} characters.`);
+const label = singleLineText('The label', 1000).pipe(
+  z
+    .string()
+    .trim()
+    .min(1, 'The label must not be empty.')
+    .max(MAX_LABEL_LENGTH, `The label must be at most ${MAX_LABEL_LENGTH} characters.`),
+);
 
 export const CustomFieldRef = builder.objectRef<CustomField>('CustomField');
 
@@ -79,11 +82,14 @@ builder.mutationFields((t) => ({
     type: CustomFieldRef,
     description: 'Adds a custom field for all users of the company.',
     typeOptions: { description: 'The label of the new custom field.' },
-    errors: { types: [NameTakenError, ...inputErrors] },
+    errors: { types: [NameTakenError, TooManyFieldsError, ...inputErrors] },
     input: {
       label: t.input.string({ required: true, description: 'The new label.', validate: label }),
     },
-    resolve: (_root, { input }, ctx) => createCustomField(ctx.db, ctx.auth.companyId, input.label),
+    resolve: (_root, { input }, ctx) =>
+      createCustomField(ctx.db, ctx.auth.companyId, input.label, {
+        maxFields: ctx.config.MAX_CUSTOM_FIELDS,
+      }),
   }),
   renameCustomField: t.fieldWithInput({
     type: CustomFieldRef,

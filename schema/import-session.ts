@@ -1,5 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
+import { z } from 'zod';
 import {
   EmptyFileError,
   FileTooLargeError,
@@ -9,6 +10,7 @@ import {
   RateLimitedError,
   ReportNotAvailableError,
   SessionBusyError,
+  TooManyFieldsError,
   UnknownHeaderError,
   WrongStageError,
 } from '../server/errors.js';
@@ -37,6 +39,8 @@ import { userFields } from './loaders.js';
 import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
 
 export { ImportStageEnum };
+
+import { multiLineText, singleLineText } from './validation.js';
 
 const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
 
@@ -297,6 +301,7 @@ builder.mutationFields((t) => ({
       file: t.input.field({ type: 'Upload', required: true, description: 'The .xlsx file.' }),
       comment: t.input.string({
         description: 'A note kept with the import (at most 1,000 characters).',
+        validate: multiLineText('The comment', 1000).optional(),
       }),
       sheet: t.input.string({
         description:
@@ -330,13 +335,24 @@ builder.mutationFields((t) => ({
       'Stage 2: adds the chosen new columns as custom fields of the company (for all its users) and ignores the other new columns; the import moves on.',
     typeOptions: { description: 'The session and the headers of the new columns to add.' },
     errors: {
-      types: [NotFoundError, WrongStageError, SessionBusyError, UnknownHeaderError, NameTakenError],
+      types: [
+        NotFoundError,
+        WrongStageError,
+        SessionBusyError,
+        UnknownHeaderError,
+        NameTakenError,
+        TooManyFieldsError,
+        ...inputErrors,
+      ],
     },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),
       addToDatabase: t.input.stringList({
         required: true,
         description: 'Headers (status NEW) to add as custom fields; an empty list adds none.',
+        validate: z
+          .array(singleLineText('A header', 1000))
+          .max(1000, 'Give at most 1,000 headers.'),
       }),
     },
     resolve: async (_root, { input }, ctx) => {
@@ -345,6 +361,7 @@ builder.mutationFields((t) => ({
         ctx.auth.companyId,
         sessionId(input.sessionId),
         input.addToDatabase,
+        { maxCustomFields: ctx.config.MAX_CUSTOM_FIELDS },
       );
       return announceChange(ctx, session);
     },

@@ -18,12 +18,17 @@ import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
 import { loaders, userFields } from './loaders.js';
 import { TrainingGroupRef } from './training-groups.js';
+import { singleLineText } from './validation.js';
 
-const ruleValue = z
-  .string()
-  .trim()
-  .min(1, 'The value must not be empty.')
-  .max(200, 'The value must be at most 200 characters.');
+const ruleValue = singleLineText('The value', 1000).pipe(
+  z
+    .string()
+    .trim()
+    .min(1, 'The value must not be empty.')
+    .max(200, 'The value must be at most 200 characters.'),
+);
+
+const fieldKey = singleLineText('The field key', 100);
 
 export const RuleOperatorEnum = builder.enumType('RuleOperator', {
   description: 'How a rule compares a user field with its value; always ignoring case.',
@@ -116,6 +121,7 @@ builder.mutationFields((t) => ({
       fieldKey: t.input.string({
         required: true,
         description: 'Key of the user field to test (see userFields).',
+        validate: fieldKey,
       }),
       operator: t.input.field({
         type: RuleOperatorEnum,
@@ -148,7 +154,10 @@ builder.mutationFields((t) => ({
     errors: { types: [UnknownFieldError, NotFoundError, ...inputErrors] },
     input: {
       id: t.input.id({ required: true, description: 'The rule to change.' }),
-      fieldKey: t.input.string({ description: 'New key of the user field to test.' }),
+      fieldKey: t.input.string({
+        description: 'New key of the user field to test.',
+        validate: fieldKey.optional(),
+      }),
       operator: t.input.field({ type: RuleOperatorEnum, description: 'New comparison.' }),
       value: t.input.string({
         description: 'New value to compare with.',

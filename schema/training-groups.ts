@@ -12,12 +12,15 @@ import { builder } from './builder.js';
 
 import { inputErrors } from './errors.js';
 import { isUuid, localId } from './ids.js';
+import { singleLineText } from './validation.js';
 
-const groupName = z
-  .string()
-  .trim()
-  .min(1, 'The name must not be empty.')
-  .max(100, 'The name must be at most 100 characters.');
+const groupName = singleLineText('The name', 1000).pipe(
+  z
+    .string()
+    .trim()
+    .min(1, 'The name must not be empty.')
+    .max(100, 'The name must be at most 100 characters.'),
+);
 
 export const TrainingGroupRef = builder.objectRef<TrainingGroup>('TrainingGroup');
 

@@ -10,6 +10,7 @@ import { isUuid } from './ids.js';
 import { customFields, loaders } from './loaders.js';
 import { countedConnection, keysetConnection, pageArgs } from './pagination.js';
 import { TrainingGroupRef } from './training-groups.js';
+import { MAX_SEARCH_LENGTH, singleLineText } from './validation.js';
 
 const isUserCursor = (value: unknown): value is UserCursor =>
   typeof value === 'object' &&
@@ -90,7 +91,8 @@ builder.queryFields((t) => ({
       ...pageArgs(t.arg),
       search: t.arg.string({
         description:
-          'Only users whose email, userName or reference contains this text (ignoring case).',
+          'Only users whose email, userName or reference contains this text (ignoring case); at most 200 characters.',
+        validate: singleLineText('The search', MAX_SEARCH_LENGTH),
       }),
     },
     resolve: (_root, args, ctx) =>

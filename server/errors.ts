@@ -123,9 +123,20 @@ export class RateLimitedError extends AppError {
   constructor(
     readonly retryAfterSeconds: number,
     readonly limitPerMinute: number,
+    message?: string,
   ) {
     super(
-      `This token started too much work (at most ${limitPerMinute} per minute). Try again in ${retryAfterSeconds} s.`,
+      message ??
+        `This token started too much work (at most ${limitPerMinute} per minute). Try again in ${retryAfterSeconds} s.`,
+    );
+  }
+}
+
+export class TooManyFieldsError extends AppError {
+  readonly code = 'TOO_MANY_FIELDS';
+  constructor(readonly maxFields: number) {
+    super(
+      `The company has ${maxFields} custom fields, the most it may have: delete one it no longer needs first.`,
     );
   }
 }

@@ -5,6 +5,7 @@ import { createDatabase, type DatabaseHandle, POOL_SIZE, queryRows } from '../dr
 import { createApp } from './http/app.js';
 import { createHttpServer } from './http/http-server.js';
 import { observeRequests } from './http/observability.js';
+import { removeStaleUploadTemp } from './http/request-guards.js';
 import { keepReaderWarm } from './import/reader/reader-thread.js';
 import { bootstrapDefaultCompany } from './infrastructure/bootstrap.js';
 import type { Config } from './infrastructure/config.js';
@@ -15,7 +16,7 @@ import { createImportEvents } from './infrastructure/pubsub.js';
 import { checkReadiness } from './infrastructure/readiness.js';
 import { createTokenAuthenticator } from './infrastructure/token-cache.js';
 import { startImportWorker } from './jobs/import-worker.js';
-import { scheduleRetention } from './jobs/retention.js';
+import { purgeOldImports, scheduleRetention } from './jobs/retention.js';
 
 export interface RunningServer {
   url: string;
@@ -73,11 +74,30 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const database = await createDatabase(
     config.DATABASE_URL ? { url: config.DATABASE_URL } : { dataDir: resolve(dataDir, 'pglite') },
   );
+  let closeApiDatabase = (): Promise<void> => Promise.resolve();
   try {
     await database.migrate().catch((error: unknown) => {
       throw databaseStartError(config, error);
     });
+    // Upload temp files of processes that were killed mid-upload.
+    await removeStaleUploadTemp(dataDir);
+    if (config.NODE_ENV === 'production' && !config.PUBLIC_URL) {
+      logger.warn(
+        'PUBLIC_URL is not set: download links use the address a request came in on; behind a proxy, set PUBLIC_URL.',
+      );
+    }
     await database.openPool();
+    // Requests use a pool of their own on Postgres, whose statements are cancelled after
+    // STATEMENT_TIMEOUT_MS: no request can hold a connection for long, and background work
+    // (an import's statements over a million rows) keeps its pool and has no such limit.
+    const apiDatabase = config.DATABASE_URL
+      ? await createDatabase({
+          url: config.DATABASE_URL,
+          statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
+        })
+      : null;
+    closeApiDatabase = () => apiDatabase?.close() ?? Promise.resolve();
+    await apiDatabase?.openPool();
     const bootstrap = await bootstrapDefaultCompany(database.db, config.BOOTSTRAP_ADMIN_TOKEN);
     const events = await createImportEvents({
       redisUrl: config.REDIS_URL,
@@ -93,6 +113,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       metrics,
       leaseMs: config.WORK_LEASE_SECONDS * 1000,
     });
+    // The embedded database is this process's alone: every upload no session names is what a
+    // killed process left, however recent (on Postgres, retention waits until none can be live).
+    if (!config.DATABASE_URL) {
+      await purgeOldImports(database.db, config.IMPORT_RETENTION_DAYS, new Date(), 0);
+    }
     const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
       logger.error('purging old imports failed', { error: String(error) }),
     );
@@ -101,7 +126,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       postgres: database.postgres,
       cacheSeconds: config.TOKEN_CACHE_SECONDS,
     });
-    const app = createApp({ db: database.db, config, logger, events, importWorker, tokens });
+    const app = createApp({
+      db: apiDatabase?.db ?? database.db,
+      config,
+      logger,
+      events,
+      importWorker,
+      tokens,
+    });
     const server = createHttpServer(
       observeRequests(app.handle, {
         logger,
@@ -152,11 +184,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         await Promise.race([closed, grace]);
         server.closeAllConnections();
         await closed;
+        await closeApiDatabase();
         await database.close();
         releaseDataDir();
       },
     };
   } catch (error) {
+    await closeApiDatabase();
     await database.close();
     releaseDataDir();
     throw error;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
-import { processRequest, UploadError } from 'graphql-upload-ts';
+import { processRequest, Upload, UploadError } from 'graphql-upload-ts';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Database } from '../../drizzle/client.js';
 import { schema } from '../../schema/index.js';
@@ -17,7 +17,19 @@ import { serveGraphiQL } from './graphiql.js';
 import { CSRF_HEADER, graphqlProtectionPlugins } from './graphql-limits.js';
 import { attachGraphQLWebSocket } from './graphql-ws.js';
 import { useRequestObservation } from './observability.js';
-import { createWorkRateLimiter } from './rate-limit.js';
+import { createMailBudget, createWorkRateLimiter } from './rate-limit.js';
+import {
+  authenticateHeaders,
+  BodyTooLargeError,
+  boundedMaskError,
+  originOfRequest,
+  readBody,
+  refuse,
+  requestAuth,
+  UNAUTHENTICATED,
+  uploadTempDirectory,
+} from './request-guards.js';
+import { createSubscriptionRegistry, subscriptionLimitPlugin } from './subscription-limits.js';
 
 export interface AppOptions {
   db: Database;
@@ -44,6 +56,24 @@ function isMultipart(request: IncomingMessage): boolean {
   );
 }
 
+/** Fails every file of a multipart request's operations, deleting its temporary file. */
+function abandonUploads(value: unknown, depth = 0): void {
+  if (value instanceof Upload) {
+    value.promise.then(
+      (file) => {
+        const capacitor = (file as unknown as { capacitor?: { destroy(error: Error): void } })
+          .capacitor;
+        capacitor?.destroy(new Error('The client closed the request during the upload.'));
+      },
+      () => {},
+    );
+    return;
+  }
+  if (typeof value === 'object' && value !== null && depth < 8) {
+    for (const entry of Object.values(value)) abandonUploads(entry, depth + 1);
+  }
+}
+
 function authenticationError(message: string): GraphQLError {
   return new GraphQLError(message, {
     extensions: {
@@ -55,7 +85,14 @@ function authenticationError(message: string): GraphQLError {
 
 /** Builds the HTTP application around a database; no port is opened here. */
 export function createApp({ db, config, logger, events, importWorker, tokens }: AppOptions): App {
+  const uploadTemp = uploadTempDirectory(config.DATA_DIR);
+  const subscriptions = createSubscriptionRegistry({
+    db,
+    maxPerToken: config.MAX_SUBSCRIPTIONS_PER_TOKEN,
+    logger,
+  });
   const workRateLimiter = createWorkRateLimiter(db, config.WORK_RATE_LIMIT_PER_MINUTE);
+  const mailBudget = createMailBudget(db, config.MAIL_PER_COMPANY_PER_HOUR);
   let secret: Promise<string> | null = null;
   const signingSecret = () => {
     secret ??= loadSigningSecret(db).catch((error: unknown) => {
@@ -73,13 +110,25 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     graphiql: false,
     plugins: [
       ...graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
+      subscriptionLimitPlugin(subscriptions),
       useRequestObservation(),
     ],
+    // Browsers may call the API only from the origins of CORS_ORIGINS; none by default.
+    cors:
+      config.CORS_ORIGINS.length > 0
+        ? {
+            origin: config.CORS_ORIGINS,
+            credentials: true,
+            methods: ['GET', 'POST'],
+            allowedHeaders: ['authorization', 'content-type', CSRF_HEADER],
+          }
+        : false,
     // One operation per request: a batch would multiply every limit above.
     batching: false,
     // Unexpected errors become "Unexpected error." for callers (and are logged); only
     // NODE_ENV=development adds the original error to the response.
-    maskedErrors: { isDev: config.NODE_ENV === 'development' },
+    // No message is longer than a few hundred characters, so none can echo a request back.
+    maskedErrors: { isDev: config.NODE_ENV === 'development', maskError: boundedMaskError },
     // Yoga refuses bodies over 25 MB by Content-Length, multipart uploads included (parsed
     // before Yoga): allow what MAX_UPLOAD_BYTES allows, plus the operations and map fields.
     maxRequestBodySize: Math.max(25_000_000, config.MAX_UPLOAD_BYTES + 2_000_000),
@@ -91,22 +140,24 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     },
     context: async (initial): Promise<Context> => {
       // Over HTTP and SSE the token is a header; over graphql-ws it is in connectionParams.
-      const { request, connectionParams } = initial as {
+      const { request, connectionParams, req } = initial as {
         request?: Request;
+        req?: IncomingMessage;
         connectionParams?: Record<string, unknown>;
       };
+      const checked = requestAuth(req);
       const header =
         request?.headers.get('authorization') ??
         (connectionParams?.Authorization as string | undefined) ??
         (connectionParams?.authorization as string | undefined);
       const token = bearerToken(header);
-      if (!token) {
+      if (!token && !checked) {
         throw authenticationError('Send an API token: Authorization: Bearer <token>.');
       }
-      const auth = await tokens.authenticate(token);
+      const auth = checked ?? (token ? await tokens.authenticate(token) : null);
       if (!auth) throw authenticationError('The API token is not valid or was revoked.');
-      const origin = request
-        ? new URL(request.url).origin
+      const origin = req
+        ? originOfRequest(req.headers.host, req.socket)
         : ((initial as { origin?: string }).origin ?? 'http://localhost');
       const publicUrl = config.PUBLIC_URL ?? origin;
       return {
@@ -117,6 +168,7 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
         events,
         importWorker,
         workRateLimiter,
+        mailBudget,
         publicUrl,
         signingSecret,
       };
@@ -156,10 +208,60 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     // GraphiQL needs introspection: with GRAPHQL_INTROSPECTION=false both are off.
     if (config.GRAPHQL_INTROSPECTION && serveGraphiQL(request, response, graphiqlOptions)) return;
     if (isMultipart(request)) {
-      handleUpload(request, response);
+      void handleUpload(request, response);
+      return;
+    }
+    if (request.method === 'POST') {
+      void handlePost(request, response);
       return;
     }
     void yoga.requestListener(request, response);
+  };
+
+  /**
+   * A POST is answered 401 from its headers when its token is not valid, and its body is read
+   * by the byte count (MAX_REQUEST_BYTES) before anything parses it; JSON is parsed here, so a
+   * malformed body gets a short answer that does not quote it.
+   */
+  const handlePost = async (request: IncomingMessage, response: ServerResponse) => {
+    try {
+      if (!(await authenticateHeaders(request, tokens))) {
+        const { status, code, headers } = UNAUTHENTICATED;
+        refuse(
+          response,
+          status,
+          code,
+          'Send a valid API token: Authorization: Bearer <token>.',
+          headers,
+        );
+        return;
+      }
+      const body = await readBody(request, config.MAX_REQUEST_BYTES);
+      if ((request.headers['content-type'] ?? '').toLowerCase().includes('json')) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          parsed = undefined;
+        }
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+          refuse(response, 400, 'BAD_REQUEST', 'The request body must be one JSON object.');
+          return;
+        }
+        (request as IncomingMessage & { body?: unknown }).body = parsed;
+      } else {
+        (request as IncomingMessage & { body?: unknown }).body = body;
+      }
+      void yoga.requestListener(request, response);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        refuse(response, 413, 'REQUEST_TOO_LARGE', error.message);
+      } else if (!response.writableEnded) {
+        // The client went away, or its token could not be looked up: nothing more to read.
+        logger.debug('request abandoned', { error: String(error) });
+        response.destroy();
+      }
+    }
   };
 
   /**
@@ -168,19 +270,44 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
    * and hands resolvers an Upload. Yoga then sees the parsed operation as a JSON body, so its
    * own multipart parsing never runs on these requests.
    */
-  const handleUpload = (request: IncomingMessage, response: ServerResponse) => {
+  const handleUpload = async (request: IncomingMessage, response: ServerResponse) => {
     // Refused before a byte of the file is read: a form on another site can post multipart.
     if (request.headers[CSRF_HEADER] === undefined) {
-      response.writeHead(403, { 'content-type': 'application/json', connection: 'close' });
-      response.end(
-        JSON.stringify({
-          errors: [
-            {
-              message: `Multipart requests must carry the header ${CSRF_HEADER} (any value), which a browser form cannot send.`,
-              extensions: { code: 'CSRF_HEADER_REQUIRED' },
-            },
-          ],
-        }),
+      refuse(
+        response,
+        403,
+        'CSRF_HEADER_REQUIRED',
+        `Multipart requests must carry the header ${CSRF_HEADER} (any value), which a browser form cannot send.`,
+      );
+      return;
+    }
+    // Only ADMIN tokens may upload (uploads only start imports): anyone else is refused from
+    // the headers, and nothing of the file is read or written.
+    let auth: Awaited<ReturnType<typeof authenticateHeaders>>;
+    try {
+      auth = await authenticateHeaders(request, tokens);
+    } catch (error) {
+      logger.error('token lookup failed', { error: String(error) });
+      refuse(response, 503, 'UNAVAILABLE', 'The server cannot check tokens right now.');
+      return;
+    }
+    if (!auth) {
+      const { status, code, headers } = UNAUTHENTICATED;
+      refuse(
+        response,
+        status,
+        code,
+        'Send a valid API token: Authorization: Bearer <token>.',
+        headers,
+      );
+      return;
+    }
+    if (auth.role !== 'ADMIN') {
+      refuse(
+        response,
+        403,
+        'FORBIDDEN',
+        'This token may read but not change data: use an ADMIN token.',
       );
       return;
     }
@@ -188,8 +315,15 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
       maxFileSize: config.MAX_UPLOAD_BYTES,
       maxFiles: 1,
       maxFieldSize: 1_000_000,
+      tmpdir: uploadTemp,
     }).then(
       (operations) => {
+        // A client that goes before its answer leaves the resolver waiting for bytes that
+        // never come, and graphql-upload-ts keeps the temporary file while it waits: fail
+        // the file instead (the import stores nothing), which deletes the file.
+        response.once('close', () => {
+          if (!response.writableFinished) abandonUploads(operations);
+        });
         (request as IncomingMessage & { body?: unknown }).body = operations;
         void yoga.requestListener(request, response);
       },

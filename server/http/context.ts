@@ -4,7 +4,7 @@ import type { Config } from '../infrastructure/config.js';
 import type { Logger } from '../infrastructure/logger.js';
 import type { ImportEvents } from '../infrastructure/pubsub.js';
 import type { ImportWorker } from '../jobs/import-worker.js';
-import type { WorkRateLimiter } from './rate-limit.js';
+import type { MailBudget, WorkRateLimiter } from './rate-limit.js';
 
 /** What every resolver gets: the caller, the database, configuration and background work. */
 export interface Context {
@@ -16,6 +16,8 @@ export interface Context {
   importWorker: Pick<ImportWorker, 'wake'>;
   /** The per-token budget of mutations that start work or send mail. */
   workRateLimiter: WorkRateLimiter;
+  /** The per-company budget of report emails. */
+  mailBudget: MailBudget;
   /** Base of absolute links: PUBLIC_URL, else the origin of the request. */
   publicUrl: string;
   /** The secret that signs download links (shared by every process on the database). */

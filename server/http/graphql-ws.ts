@@ -7,6 +7,15 @@ import { WebSocketServer } from 'ws';
 import { bearerToken } from '../infrastructure/auth.js';
 import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
 import type { Context } from './context.js';
+import { originOfRequest } from './request-guards.js';
+
+/**
+ * Largest graphql-ws frame: ws closes the socket (1009) past it, while reading the frame, so
+ * no message bigger than this is ever held; every operation the client sends is far smaller.
+ */
+export const MAX_WS_FRAME_BYTES = 1024 * 1024;
+/** Time a socket has to send a valid connection_init before it is closed (4408). */
+export const CONNECTION_INIT_TIMEOUT_MS = 3_000;
 
 type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
@@ -25,9 +34,14 @@ export function attachGraphQLWebSocket(
   yoga: Yoga,
   tokens: TokenAuthenticator,
 ): () => Promise<void> {
-  const wsServer = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
+  const wsServer = new WebSocketServer({
+    server,
+    path: yoga.graphqlEndpoint,
+    maxPayload: MAX_WS_FRAME_BYTES,
+  });
   const cleanup = useServer(
     {
+      connectionInitWaitTimeout: CONNECTION_INIT_TIMEOUT_MS,
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const token = bearerToken(
@@ -39,11 +53,10 @@ export function attachGraphQLWebSocket(
       execute: (args) => (args.rootValue as Executors).execute(args),
       subscribe: (args) => (args.rootValue as Executors).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
-        const host = ctx.extra.request.headers.host ?? 'localhost';
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           connectionParams: ctx.connectionParams,
-          origin: `http://${host}`,
+          origin: originOfRequest(ctx.extra.request.headers.host, ctx.extra.request.socket),
           params,
         });
         const document = parse(params.query);

@@ -40,6 +40,43 @@ export function createWorkRateLimiter(db: Database, perMinute: number): WorkRate
   };
 }
 
+/**
+ * A company's budget of report emails (one per recipient) per hour, apart from the work rate
+ * limit: a token's imports do not spend it, and several tokens of one company share it.
+ */
+export interface MailBudget {
+  /** Takes `messages` of the company's budget, or throws RateLimitedError when it is spent. */
+  consume(companyId: string, messages: number): Promise<void>;
+}
+
+export function createMailBudget(db: Database, perHour: number): MailBudget {
+  const limiter = new RateLimiterDrizzle({
+    storeClient: db,
+    schema: rateLimits,
+    keyPrefix: 'mail',
+    points: perHour,
+    duration: 60 * 60,
+    clearExpiredByTimeout: false,
+  });
+  return {
+    consume: async (companyId, messages) => {
+      try {
+        await limiter.consume(companyId, messages);
+      } catch (error) {
+        if (error instanceof RateLimiterRes) {
+          const retryAfter = Math.max(1, Math.ceil(error.msBeforeNext / 1000));
+          throw new RateLimitedError(
+            retryAfter,
+            Math.max(1, Math.floor(perHour / 60)),
+            `Your company sent the ${perHour} report emails it may send in an hour (one per recipient); nothing was sent. Try again in ${retryAfter} s.`,
+          );
+        }
+        throw error;
+      }
+    },
+  };
+}
+
 /** Deletes counters whose window ended more than an hour ago. */
 export async function purgeExpiredRateLimits(db: Database, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - 60 * 60 * 1000);

@@ -139,6 +139,7 @@ export async function confirmCustomFields(
   companyId: string,
   sessionId: string,
   addToDatabase: string[],
+  options: { maxCustomFields?: number } = {},
 ): Promise<ImportSession> {
   return db.transaction(async (tx) => {
     const session = await lockSession(tx, companyId, sessionId);
@@ -159,7 +160,9 @@ export async function confirmCustomFields(
     const addedKeys = new Map<string, string>();
     for (const header of wanted) {
       const column = newColumns.get(header) as ImportColumn;
-      const field = await createCustomField(tx, companyId, column.header);
+      const field = await createCustomField(tx, companyId, column.header, {
+        maxFields: options.maxCustomFields,
+      });
       addedKeys.set(header, field.key);
     }
     const columns = session.columns.map((column): ImportColumn => {

@@ -48,12 +48,25 @@ export async function receiveUpload(
   try {
     const upload = await uploadPromise;
     return {
-      fileName: upload.filename || 'upload.xlsx',
+      fileName: cleanFileName(upload.filename),
       chunks: chunksOf(upload, maxBytes),
     };
   } catch (error) {
     throw isUploadTooLarge(error) ? new FileTooLargeError(maxBytes) : error;
   }
+}
+
+/** Longest stored file name: names are shown in lists and mails, never trusted. */
+const MAX_FILE_NAME_LENGTH = 255;
+
+/**
+ * The client's file name as it is shown back: control characters (CR and LF above all, which
+ * would start a new line in a mail or a log) become spaces, and it is cut to 255 characters.
+ */
+export function cleanFileName(name: string | undefined): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point.
+  const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return cleaned.slice(0, MAX_FILE_NAME_LENGTH) || 'upload.xlsx';
 }
 
 async function* chunksOf(upload: FileUpload, maxBytes: number): AsyncGenerator<Buffer> {

@@ -46,6 +46,30 @@ const configSchema = z.object({
   WORK_RATE_LIMIT_PER_MINUTE: integer(30),
   /** When set, /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is open. */
   METRICS_TOKEN: z.string().min(16).optional(),
+  /** Bytes a request body may have, multipart uploads apart (those have MAX_UPLOAD_BYTES). */
+  MAX_REQUEST_BYTES: integer(1024 * 1024),
+  /** Time an API statement may run on Postgres before it is cancelled (background work apart). */
+  STATEMENT_TIMEOUT_MS: integer(5_000),
+  /** Subscriptions (SSE and graphql-ws together) one API token may hold open in one process. */
+  MAX_SUBSCRIPTIONS_PER_TOKEN: integer(20),
+  /** Custom fields one company may have. */
+  MAX_CUSTOM_FIELDS: integer(200),
+  /** Report emails (one per recipient) one company may send per hour. */
+  MAIL_PER_COMPANY_PER_HOUR: integer(100),
+  /**
+   * Origins (scheme://host[:port], comma-separated) whose pages may call the API from a
+   * browser; unset: none, the API answers its own origin only.
+   */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin !== ''),
+    )
+    .pipe(z.array(z.string().url())),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   NODE_ENV: z.string().default('production'),
 });

@@ -37,9 +37,10 @@ const MAX_LOCAL_PART_LENGTH = 64;
 // can get through, so one entry is always exactly one address and never a header.
 const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
 // Host names of at least two labels: subdomains and hyphens are fine, bare hosts and IP
-// literals are not. ASCII only, so no look-alike letters from other scripts.
+// literals are not (the last label has a letter, so `127.0.0.1` is no domain). ASCII only,
+// so no look-alike letters from other scripts.
 const DOMAIN =
-  /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+  /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 function isPlainAddress(entry: string): boolean {
   if (entry.length > MAX_ADDRESS_LENGTH) return false;
@@ -75,16 +76,30 @@ export function validateRecipients(to: string[]): { valid: string[]; invalid: st
   return { valid, invalid };
 }
 
+/** An entry as an error message quotes it: short, so a message never carries a request back. */
+function quoted(entry: string): string {
+  return JSON.stringify(entry.length > 60 ? `${entry.slice(0, 60)}…` : entry);
+}
+
 export class InvalidRecipientsError extends AppError {
   readonly code = 'INVALID_RECIPIENTS';
-  constructor(readonly invalid: string[]) {
+  readonly invalid: string[];
+  constructor(invalid: string[], allowedDomains?: string[]) {
+    const shown = invalid.slice(0, 5).map(quoted).join(', ') + (invalid.length > 5 ? ', …' : '');
     super(
       invalid.length === 0
         ? 'Give at least one recipient.'
-        : `Mail was not sent: ${invalid.map((entry) => JSON.stringify(entry)).join(', ')} ` +
-            `cannot be used. Give 1 to ${MAX_RECIPIENTS} plain addresses like name@example.com.`,
+        : allowedDomains
+          ? `Mail was not sent: ${shown} ${invalid.length === 1 ? 'is' : 'are'} outside your company's mail domains (${allowedDomains.length > 0 ? allowedDomains.join(', ') : 'none: the company has no users yet'}).`
+          : `Mail was not sent: ${shown} cannot be used. Give 1 to ${MAX_RECIPIENTS} plain addresses like name@example.com.`,
     );
+    this.invalid = invalid.map((entry) => (entry.length > 254 ? `${entry.slice(0, 254)}…` : entry));
   }
+}
+
+/** The domain of a plain address (validateRecipients passed it), in lower case. */
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
 /** Control characters (CR and LF above all) would let text end a header and start another. */

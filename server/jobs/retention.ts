@@ -8,16 +8,23 @@ import { CANCELLED } from '../import/sessions.js';
 const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
 
 /**
+ * Age after which an upload no session names is an orphan: its request ended long ago (Node
+ * ends a request after `server.requestTimeout`, 5 minutes), so its process died mid-upload.
+ */
+export const ORPHANED_UPLOAD_MS = 10 * 60 * 1000;
+
+/**
  * Keeps the database from growing without bound: sessions idle longer than the retention
  * period are cancelled, and ended sessions older than it lose their staged rows and stored
- * upload. The sessions themselves stay, as the history of imports. An upload older than the
- * period that no session names (the server stopped between storing it and creating its
- * session) goes too.
+ * upload. The sessions themselves stay, as the history of imports. An upload that no session
+ * names (its process died while storing it, or before creating its session) goes once it is
+ * ORPHANED_UPLOAD_MS old: this runs at every start, so a crash leaves no row for long.
  */
 export async function purgeOldImports(
   db: Database,
   retentionDays: number,
   now = new Date(),
+  orphanedUploadMs = ORPHANED_UPLOAD_MS,
 ): Promise<{ cancelled: number; purged: number; orphanedUploads: number }> {
   const cutoff = new Date(now.getTime() - retentionDays * 24 * 60 * 60 * 1000);
   const cancelled = await db
@@ -61,7 +68,7 @@ export async function purgeOldImports(
     .delete(uploadFiles)
     .where(
       and(
-        lt(uploadFiles.createdAt, cutoff),
+        lt(uploadFiles.createdAt, new Date(now.getTime() - orphanedUploadMs)),
         not(
           exists(
             db

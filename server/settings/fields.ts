@@ -1,7 +1,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { customFields, distributionRules, users } from '../../drizzle/tables.js';
-import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
+import { InUseError, NameTakenError, NotFoundError, TooManyFieldsError } from '../errors.js';
 import { bumpUsersVersion } from '../import/preview-basis.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
 
@@ -24,6 +24,9 @@ export const builtInFields: readonly UserField[] = [
 export type CustomField = typeof customFields.$inferSelect;
 
 export const MAX_LABEL_LENGTH = 100;
+
+/** Custom fields a company may have unless MAX_CUSTOM_FIELDS says otherwise. */
+export const DEFAULT_MAX_CUSTOM_FIELDS = 200;
 
 export async function listCustomFields(db: Database, companyId: string): Promise<CustomField[]> {
   return db
@@ -90,11 +93,17 @@ export async function createCustomField(
   db: Database,
   companyId: string,
   label: string,
+  options: { maxFields?: number } = {},
 ): Promise<CustomField> {
   if (await labelTaken(db, companyId, label)) throw new NameTakenError('field', label);
+  // Every path that adds fields (the mutation, an import's confirmation) comes through here:
+  // the company's template and every row of its imports grow with them.
+  const existing = await listCustomFields(db, companyId);
+  const maxFields = options.maxFields ?? DEFAULT_MAX_CUSTOM_FIELDS;
+  if (existing.length >= maxFields) throw new TooManyFieldsError(maxFields);
   const existingKeys = new Set([
     ...builtInFields.map((field) => field.key.toLowerCase()),
-    ...(await listCustomFields(db, companyId)).map((field) => field.key),
+    ...existing.map((field) => field.key),
   ]);
   const base = keyFromLabel(label);
   let key = base;
