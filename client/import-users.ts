@@ -138,6 +138,7 @@ const STAGE_ORDER: Record<ImportStage, number> = {
   COMPLETED: 5,
   CANCELLED: 5,
   FAILED: 5,
+  REVERTED: 6,
 };
 
 const STOP_POINT_STAGE: Record<ImportStopPoint, ImportStage> = {

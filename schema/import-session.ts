@@ -25,6 +25,7 @@ import {
   listImportSessionsPage,
   type SessionCursor,
 } from '../server/import/sessions.js';
+import { ArchiveLimitExceededError } from '../server/import/sync-archive.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { listUserFields } from '../server/settings/fields.js';
@@ -34,7 +35,7 @@ import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
 import { keysetConnection } from './pagination.js';
 
-const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
+const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'REVERTED']);
 
 export const ImportStageEnum = builder.enumType('ImportStage', {
   description: 'Where an import is in the five-stage workflow.',
@@ -53,6 +54,21 @@ export const ImportStageEnum = builder.enumType('ImportStage', {
     CANCELLED: { description: 'Cancelled before the commit; no user was changed.' },
     FAILED: {
       description: 'The file could not be imported; `failure` says why. No user was changed.',
+    },
+    REVERTED: {
+      description:
+        'The committed import was undone by revertImport; `revertResult` says what changed back.',
+    },
+  },
+});
+
+export const ImportModeEnum = builder.enumType('ImportMode', {
+  description: 'What an import does with the users the file does not contain.',
+  values: {
+    ADD_AND_UPDATE: { description: 'Leaves them as they are: the file only adds and updates.' },
+    SYNC: {
+      description:
+        'Archives the active users the file does not contain (action ARCHIVE in the review); past SYNC_ARCHIVE_LIMIT_PERCENT of the active users it waits for acknowledgeArchive. A file with no valid row archives nobody.',
     },
   },
 });
@@ -283,6 +299,12 @@ builder.mutationFields((t) => ({
       comment: t.input.string({
         description: 'A note kept with the import (at most 1,000 characters).',
       }),
+      mode: t.input.field({
+        type: ImportModeEnum,
+        defaultValue: 'ADD_AND_UPDATE',
+        description:
+          'ADD_AND_UPDATE (default) or SYNC, which also archives the users the file lacks.',
+      }),
     },
     resolve: async (_root, { input }, ctx) => {
       await ctx.workRateLimiter.consume(ctx.auth.tokenId);
@@ -293,6 +315,7 @@ builder.mutationFields((t) => ({
         chunks: upload.chunks,
         maxBytes: ctx.config.MAX_UPLOAD_BYTES,
         comment: input.comment?.trim().slice(0, 1000) || null,
+        mode: input.mode ?? 'ADD_AND_UPDATE',
       });
       ctx.importWorker.wake();
       return session;
@@ -328,13 +351,19 @@ builder.mutationFields((t) => ({
     description:
       'Moves on from the stage you are at: from VALIDATION (continue as-is: rows with errors are skipped) to REVIEW, from REVIEW to GROUP_ASSIGNMENT, and from GROUP_ASSIGNMENT to the commit. The work runs in the background; follow it with importSessionUpdated.',
     typeOptions: { description: 'The session and the stage you are continuing from.' },
-    errors: { types: [NotFoundError, WrongStageError, SessionBusyError] },
+    errors: {
+      types: [NotFoundError, WrongStageError, SessionBusyError, ArchiveLimitExceededError],
+    },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),
       stage: t.input.field({
         type: ImportStageEnum,
         required: true,
         description: 'The stage you are continuing from; a stale or repeated call changes nothing.',
+      }),
+      acknowledgeArchive: t.input.boolean({
+        description:
+          'For a SYNC that would archive more than SYNC_ARCHIVE_LIMIT_PERCENT of the active users: true confirms it (kept for the rest of the import). Without it such a SYNC gets ArchiveLimitExceededError and stays where it is.',
       }),
     },
     resolve: async (_root, { input }, ctx) => {
@@ -343,6 +372,10 @@ builder.mutationFields((t) => ({
         ctx.auth.companyId,
         sessionId(input.sessionId),
         input.stage,
+        {
+          acknowledgeArchive: input.acknowledgeArchive,
+          archiveLimitPercent: ctx.config.SYNC_ARCHIVE_LIMIT_PERCENT,
+        },
       );
       return announceChange(ctx, session);
     },
@@ -420,7 +453,8 @@ builder.subscriptionType({
             return;
           }
           await push(session);
-          while (!ENDED_STAGES.has(session.stage)) {
+          // A COMPLETED import being reverted is busy: followers hear the revert too.
+          while (!ENDED_STAGES.has(session.stage) || session.busy) {
             const next = await Promise.race([nextUpdate, stop.then(() => null)]);
             // The updates end on shutdown: end this subscription properly then (a Repeater
             // whose executor returns without stop() stays open until the connection is cut).

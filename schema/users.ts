@@ -29,6 +29,17 @@ const FieldValue = builder
     }),
   });
 
+export const UserStatusEnum = builder.enumType('UserStatus', {
+  description: 'Whether a user takes part in the company.',
+  values: {
+    ACTIVE: { description: 'A current user: listed by default and counted in training groups.' },
+    ARCHIVED: {
+      description:
+        'Archived (by a SYNC import or archiveUsers): keeps values, group and history, but is not listed by default nor counted in groups. A later file that contains the user restores it.',
+    },
+  },
+});
+
 export const UserRef = builder.objectRef<User>('User');
 
 builder.node(UserRef, {
@@ -66,6 +77,16 @@ builder.node(UserRef, {
           ? ((await findTrainingGroup(ctx.db, ctx.auth.companyId, user.trainingGroupId)) ?? null)
           : null,
     }),
+    status: t.field({
+      type: UserStatusEnum,
+      description: 'ACTIVE or ARCHIVED.',
+      resolve: (user) => user.status,
+    }),
+    archivedAt: t.expose('archivedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the user was archived; null while ACTIVE.',
+    }),
     createdAt: t.expose('createdAt', {
       type: 'DateTime',
       description: 'When the user was created.',
@@ -81,8 +102,14 @@ builder.queryFields((t) => ({
   users: t.connection(
     {
       type: UserRef,
-      description: "The company's users ordered by email, a page at a time.",
+      description:
+        "The company's users ordered by email, a page at a time: the active ones unless `status` says otherwise.",
       args: {
+        status: t.arg({
+          type: UserStatusEnum,
+          defaultValue: 'ACTIVE',
+          description: 'Only users in this status (default ACTIVE).',
+        }),
         search: t.arg.string({
           description:
             'Only users whose email, userName or reference contains this text (ignoring case).',
@@ -100,6 +127,7 @@ builder.queryFields((t) => ({
               limit,
               after,
               search: args.search,
+              status: args.status ?? 'ACTIVE',
             });
             return { nodes: page.users, hasNextPage: page.hasNextPage };
           },

@@ -20,6 +20,8 @@ export type ConfirmCustomFieldsInput = {
 
 /** The session and the stage you are continuing from. */
 export type ContinueImportInput = {
+  /** For a SYNC that would archive more than SYNC_ARCHIVE_LIMIT_PERCENT of the active users: true confirms it (kept for the rest of the import). Without it such a SYNC gets ArchiveLimitExceededError and stays where it is. */
+  acknowledgeArchive?: boolean | null | undefined;
   /** The import session. */
   sessionId: string | number;
   /** The stage you are continuing from; a stale or repeated call changes nothing. */
@@ -89,6 +91,13 @@ export type ImportColumnStatus =
   /** No user field has this header; confirmCustomFields decides. */
   | 'NEW';
 
+/** What an import does with the users the file does not contain. */
+export type ImportMode =
+  /** Leaves them as they are: the file only adds and updates. */
+  | 'ADD_AND_UPDATE'
+  /** Archives the active users the file does not contain (action ARCHIVE in the review); past SYNC_ARCHIVE_LIMIT_PERCENT of the active users it waits for acknowledgeArchive. A file with no valid row archives nobody. */
+  | 'SYNC';
+
 /** A report of an import. */
 export type ImportReport =
   /** The uploaded rows that have errors, with the bad cells marked. */
@@ -100,6 +109,8 @@ export type ImportReport =
 export type ImportRowAction =
   /** A new user is created. */
   | 'CREATE'
+  /** An archived user (same email) comes back ACTIVE, with the changes the row makes. */
+  | 'RESTORE'
   /** The row has errors and is not imported. */
   | 'SKIP'
   /** An existing user already has these values. */
@@ -140,6 +151,8 @@ export type ImportStage =
   | 'FAILED'
   /** Stage 5: training groups by the distribution rules; continuing commits. */
   | 'GROUP_ASSIGNMENT'
+  /** The committed import was undone by revertImport; `revertResult` says what changed back. */
+  | 'REVERTED'
   /** Stage 4: what will be created, updated or left unchanged. */
   | 'REVIEW'
   /** Stage 1: the file is uploaded and being read. */
@@ -188,6 +201,8 @@ export type StartImportInput = {
   comment?: string | null | undefined;
   /** The .xlsx file. */
   file: File | Blob;
+  /** ADD_AND_UPDATE (default) or SYNC, which also archives the users the file lacks. */
+  mode?: ImportMode | null | undefined;
 };
 
 /** What an API token may do. */
@@ -315,6 +330,7 @@ export type ContinueImportMutationVariables = Exact<{
 
 
 export type ContinueImportMutation = { continueImport:
+    | { __typename: 'ArchiveLimitExceededError', code: string, message: string }
     | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'SessionBusyError', code: string, message: string }
@@ -370,6 +386,8 @@ export type UsersQueryVariables = Exact<{
 
 export type UsersQuery = { users: { edges: Array<{ cursor: string, node: { id: string, email: string, userName: string, reference: string, customFieldValues: Array<{ fieldKey: string, label: string, value: string }>, trainingGroup: { id: string, name: string } | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
+type ErrorParts_ArchiveLimitExceededError_Fragment = { __typename: 'ArchiveLimitExceededError', code: string, message: string };
+
 type ErrorParts_EmptyFileError_Fragment = { __typename: 'EmptyFileError', code: string, message: string };
 
 type ErrorParts_FileTooLargeError_Fragment = { __typename: 'FileTooLargeError', code: string, message: string };
@@ -392,7 +410,11 @@ type ErrorParts_RateLimitedError_Fragment = { __typename: 'RateLimitedError', co
 
 type ErrorParts_ReportNotAvailableError_Fragment = { __typename: 'ReportNotAvailableError', code: string, message: string };
 
+type ErrorParts_RevertConflictError_Fragment = { __typename: 'RevertConflictError', code: string, message: string };
+
 type ErrorParts_SessionBusyError_Fragment = { __typename: 'SessionBusyError', code: string, message: string };
+
+type ErrorParts_UndoExpiredError_Fragment = { __typename: 'UndoExpiredError', code: string, message: string };
 
 type ErrorParts_UnknownFieldError_Fragment = { __typename: 'UnknownFieldError', code: string, message: string };
 
@@ -401,6 +423,7 @@ type ErrorParts_UnknownHeaderError_Fragment = { __typename: 'UnknownHeaderError'
 type ErrorParts_WrongStageError_Fragment = { __typename: 'WrongStageError', code: string, message: string };
 
 export type ErrorPartsFragment =
+  | ErrorParts_ArchiveLimitExceededError_Fragment
   | ErrorParts_EmptyFileError_Fragment
   | ErrorParts_FileTooLargeError_Fragment
   | ErrorParts_InUseError_Fragment
@@ -412,7 +435,9 @@ export type ErrorPartsFragment =
   | ErrorParts_NotFoundError_Fragment
   | ErrorParts_RateLimitedError_Fragment
   | ErrorParts_ReportNotAvailableError_Fragment
+  | ErrorParts_RevertConflictError_Fragment
   | ErrorParts_SessionBusyError_Fragment
+  | ErrorParts_UndoExpiredError_Fragment
   | ErrorParts_UnknownFieldError_Fragment
   | ErrorParts_UnknownHeaderError_Fragment
   | ErrorParts_WrongStageError_Fragment

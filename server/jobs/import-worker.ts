@@ -10,6 +10,7 @@ import { validateRows, writePreview } from '../import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/reader/read-workbook.js';
+import { revertImport } from '../import/revert.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
 import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
@@ -278,6 +279,13 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     }
   }
 
+  /** revertImport's background work: one transaction (revert.ts), like the commit. */
+  async function runRevertStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, { progress: { phase: 'REVERTING', done: 0, total: null } });
+    if (!(await revertImport(db, session))) throw new LostClaimError();
+    publish(session.id);
+  }
+
   async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
     let progressWrite: Promise<void> = Promise.resolve();
     const pacer = new ProgressPacer<ImportProgress>(PROGRESS_INTERVAL_MS, (progress) => {
@@ -346,7 +354,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     // Not for the commit on the embedded database: its one connection is the transaction's,
     // and each follower's reload would wait for it.
     heartbeat =
-      session.step === 'COMMIT' && isEmbedded(db)
+      (session.step === 'COMMIT' || session.step === 'REVERT') && isEmbedded(db)
         ? null
         : new Heartbeat(HEARTBEAT_MS, () => events.publishSessionUpdated(session.id));
     // A renewal waits while the commit's transaction holds the session row: never queue
@@ -382,6 +390,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           break;
         case 'COMMIT':
           await runCommitStep(session);
+          break;
+        case 'REVERT':
+          await runRevertStep(session);
           break;
       }
     } catch (error) {

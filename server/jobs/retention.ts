@@ -5,7 +5,7 @@ import { purgeExpiredRateLimits } from '../http/rate-limit.js';
 import { deleteStagedRows } from '../import/rows.js';
 import { CANCELLED } from '../import/sessions.js';
 
-const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
+const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED', 'REVERTED'] as const;
 
 /**
  * Keeps the database from growing without bound: sessions idle longer than the retention

@@ -14,9 +14,17 @@ export interface UserCursor {
 export async function listUsersPage(
   db: Database,
   companyId: string,
-  options: { limit: number; after?: UserCursor | null; search?: string | null },
+  options: {
+    limit: number;
+    after?: UserCursor | null;
+    search?: string | null;
+    /** Only users in this status (default ACTIVE); null: every user. */
+    status?: User['status'] | null;
+  },
 ): Promise<{ users: User[]; hasNextPage: boolean }> {
   const conditions = [eq(users.companyId, companyId)];
+  const status = options.status === undefined ? 'ACTIVE' : options.status;
+  if (status) conditions.push(eq(users.status, status));
   const search = options.search?.trim();
   if (search) {
     const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
