@@ -5,6 +5,8 @@ import { importSessions } from '../../drizzle/tables.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { importDriver, userRows } from '../support/sync-fixtures.js';
 
+// Each case runs several whole imports: on a loaded machine that takes more than the
+// default minute.
 /** revertImport and ImportSession.changes through the API, on PGlite or Postgres. */
 
 let t: TestApp;
@@ -131,7 +133,7 @@ describe('revertImport', () => {
     expect(
       state([...(await drive.listUsers(company)), ...(await drive.listUsers(company, 'ARCHIVED'))]),
     ).toBe(before);
-  });
+  }, 180_000);
 
   it('refuses users changed since, listing them, and with force reverts the rest', async () => {
     const company = await t.createTestCompany();
@@ -186,7 +188,7 @@ describe('revertImport', () => {
     expect(await drive.listUsers(company, 'ARCHIVED')).toMatchObject([
       { email: 'user2@example.com', userName: 'Renamed 2' },
     ]);
-  });
+  }, 180_000);
 
   it('is refused after IMPORT_UNDO_DAYS, and for an import that is not COMPLETED', async () => {
     const company = await t.createTestCompany();
@@ -202,5 +204,5 @@ describe('revertImport', () => {
     const open = await drive.start(company, userRows(3, 3));
     expect(await revert(company, open.id)).toMatchObject({ __typename: 'WrongStageError' });
     expect(await drive.listUsers(company)).toHaveLength(2);
-  });
+  }, 180_000);
 });

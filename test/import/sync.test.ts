@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { importDriver, userRows } from '../support/sync-fixtures.js';
 
+// Each case runs several whole imports: on a loaded machine that takes more than the
+// default minute.
 /** SYNC imports through the API, on PGlite or (DATABASE_URL) Postgres, with real workbooks. */
 
 let t: TestApp;
@@ -65,7 +67,7 @@ describe('a SYNC import', () => {
     ]);
     expect(archived[0].archivedAt).toEqual(expect.any(String));
     expect(await drive.listUsers(other)).toHaveLength(20);
-  });
+  }, 180_000);
 
   it('leaves the users the file lacks alone in the default mode', async () => {
     const company = await t.createTestCompany();
@@ -74,7 +76,7 @@ describe('a SYNC import', () => {
     expect(done.mode).toBe('ADD_AND_UPDATE');
     expect(done.result).toMatchObject({ archived: 0 });
     expect(await drive.listUsers(company)).toHaveLength(10);
-  });
+  }, 180_000);
 
   it('stops at REVIEW past the archive limit until continueImport acknowledges it', async () => {
     const company = await t.createTestCompany();
@@ -109,7 +111,7 @@ describe('a SYNC import', () => {
       'user10@example.com',
       'user9@example.com',
     ]);
-  });
+  }, 180_000);
 
   it('never archives anyone for a file without a valid row', async () => {
     const company = await t.createTestCompany();
@@ -119,7 +121,7 @@ describe('a SYNC import', () => {
     const done = await drive.commitFrom(company, atValidation);
     expect(done).toMatchObject({ stage: 'COMPLETED', result: { archived: 0 } });
     expect(await drive.listUsers(company)).toHaveLength(5);
-  });
+  }, 180_000);
 
   it('restores an archived user that a later file contains, with the row as RESTORE', async () => {
     const company = await t.createTestCompany();
@@ -159,5 +161,5 @@ describe('a SYNC import', () => {
     );
     expect(back).toMatchObject({ status: 'ACTIVE', archivedAt: null, userName: 'User 10 back' });
     expect(await drive.listUsers(company, 'ARCHIVED')).toEqual([]);
-  });
+  }, 180_000);
 });
