@@ -6,6 +6,7 @@ import {
   type ErrorPartsFragment,
   ImportErrorsDocument,
   type ImportErrorsQuery,
+  type ImportMode,
   type ImportRowErrorPartsFragment,
   type ImportSessionPartsFragment,
   ImportSessionUpdatedDocument,
@@ -59,6 +60,17 @@ export interface ImportUsersOptions {
   stopAt?: ImportStopPoint;
   /** A note kept with the import. */
   comment?: string;
+  /**
+   * `ADD_AND_UPDATE` (default): users the file lacks are left alone. `SYNC`: the active users
+   * the file lacks are archived (a file without a valid row archives nobody).
+   */
+  mode?: ImportMode;
+  /**
+   * A SYNC that would archive more than the server's SYNC_ARCHIVE_LIMIT_PERCENT of the active
+   * users stops with an ImportUsersError (reason `refused`, code ARCHIVE_LIMIT_EXCEEDED) at
+   * REVIEW unless this is true.
+   */
+  acknowledgeArchive?: boolean;
   /** The file name sent with the upload; by default the path's or File's name, else users.xlsx. */
   fileName?: string;
   /** How many row errors an ImportUsersError carries at most (default 100). */
@@ -164,7 +176,9 @@ export async function importUsers(
 ): Promise<ImportSession> {
   const upload = await toUploadFile(file, options.fileName);
   const started = await client
-    .mutation(StartImportDocument, { input: { file: upload, comment: options.comment ?? null } })
+    .mutation(StartImportDocument, {
+      input: { file: upload, comment: options.comment ?? null, mode: options.mode ?? null },
+    })
     .toPromise();
   const payload = requireData(started, 'UPLOAD', null).startImport;
   if (payload.__typename !== 'ImportSession') {
@@ -238,7 +252,11 @@ async function driveSession(
     } else {
       const result = await client
         .mutation(ContinueImportDocument, {
-          input: { sessionId: session.id, stage: session.stage },
+          input: {
+            sessionId: session.id,
+            stage: session.stage,
+            acknowledgeArchive: options.acknowledgeArchive ?? null,
+          },
         })
         .toPromise();
       payload = requireData(result, session.stage, session).continueImport;
@@ -287,7 +305,7 @@ function normalizeHeader(header: string): string {
  * it is now, then every change; if it ends before the session does (a proxy closing the
  * stream), it is opened again a few times.
  */
-async function* followSession(
+export async function* followSession(
   client: Client,
   id: string,
   latest: () => ImportSession,

@@ -14,3 +14,4 @@ export {
   type ImportUsersOptions,
   importUsers,
 } from './import-users.js';
+export { RevertConflictsError, revertImport } from './revert-import.js';
