@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
-import type { ImportColumn } from '../../drizzle/tables.js';
+import type { ImportColumn, UserImage } from '../../drizzle/tables.js';
 import { AppError } from '../errors.js';
 import type { User } from '../settings/users.js';
 import { cellSql, columnOf } from './columns.js';
@@ -188,4 +188,77 @@ export async function countActions(db: Database, session: ImportSession): Promis
       ? (await countArchive(db, session)).archive
       : (session.result?.archived ?? 0),
   };
+}
+
+/** A row of the imported-users report for a user a SYNC archives: in no row of the file. */
+export interface ArchiveReportRow {
+  rowNumber: null;
+  cells: (string | null)[];
+  action: 'ARCHIVE';
+  trainingGroupId: string | null;
+}
+
+const REPORT_PAGE = 2_000;
+
+/**
+ * The users a SYNC archives, for the imported-users report: before the commit those it would
+ * archive, once committed those it did (as they were), by keyset, a page at a time. Each
+ * user's values are laid out under the file's columns.
+ */
+export async function* archiveReportRows(
+  db: Database,
+  session: ImportSession,
+): AsyncGenerator<ArchiveReportRow> {
+  if (session.mode !== 'SYNC') return;
+  const width = Math.max(-1, ...session.columns.map((column) => column.columnIndex)) + 1;
+  const toRow = (
+    user: Pick<UserImage, 'email' | 'userName' | 'reference' | 'customValues' | 'trainingGroupId'>,
+  ) => {
+    const cells: (string | null)[] = Array.from({ length: width }, () => null);
+    for (const column of session.columns) {
+      if (!column.fieldKey || (column.status !== 'MATCHED' && column.status !== 'ADDED')) continue;
+      const key = column.fieldKey;
+      cells[column.columnIndex] =
+        key === 'email'
+          ? user.email
+          : key === 'userName'
+            ? user.userName
+            : key === 'reference'
+              ? user.reference
+              : (user.customValues[key] ?? null);
+    }
+    return {
+      rowNumber: null,
+      cells,
+      action: 'ARCHIVE' as const,
+      trainingGroupId: user.trainingGroupId,
+    };
+  };
+  if (CHECKED_STAGES.includes(session.stage)) {
+    let after: { email: string; id: string } | null = null;
+    for (;;) {
+      const page = await listUsersToArchivePage(db, session, { limit: REPORT_PAGE, after });
+      for (const user of page.users) yield toRow(user);
+      const last = page.users.at(-1);
+      if (!page.hasNextPage || !last) return;
+      after = { email: last.email.toLowerCase(), id: last.id };
+    }
+  }
+  let afterId: string | null = null;
+  for (;;) {
+    const rows: { user_id: string; before: UserImage }[] = await queryRows<{
+      user_id: string;
+      before: UserImage;
+    }>(
+      db,
+      sql`select user_id, before from import_user_changes
+          where session_id = ${session.id} and action = 'ARCHIVE'
+            ${afterId ? sql`and user_id > ${afterId}::uuid` : sql``}
+          order by user_id limit ${REPORT_PAGE}`,
+    );
+    for (const row of rows) yield toRow(row.before);
+    const last = rows.at(-1);
+    if (rows.length < REPORT_PAGE || !last) return;
+    afterId = last.user_id;
+  }
 }

@@ -1,3 +1,4 @@
+import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { importDriver, userRows } from '../support/sync-fixtures.js';
@@ -7,10 +8,12 @@ import { importDriver, userRows } from '../support/sync-fixtures.js';
 /** SYNC imports through the API, on PGlite or (DATABASE_URL) Postgres, with real workbooks. */
 
 let t: TestApp;
+let baseUrl: string;
 let drive: ReturnType<typeof importDriver>;
 beforeAll(async () => {
   t = await createTestApp();
-  drive = importDriver(t, await t.listen());
+  baseUrl = await t.listen();
+  drive = importDriver(t, baseUrl);
 });
 afterAll(async () => {
   await t.close();
@@ -30,6 +33,26 @@ async function review(company: TestCompany, id: string) {
 }
 
 const emails = (users: { email: string }[]) => users.map((user) => user.email).sort();
+
+/** The imported-users report's rows as text (Row, the file's columns, Action, group). */
+async function reportRows(company: TestCompany, id: string): Promise<string[][]> {
+  const result = await t.request(
+    company.token,
+    'query($id: ID!) { importSession(id: $id) { importedUsersReport { url } } }',
+    { id },
+  );
+  const link = new URL(result.data?.importSession.importedUsersReport.url);
+  link.host = new URL(baseUrl).host;
+  const response = await fetch(link);
+  expect(response.status).toBe(200);
+  const workbook = new ExcelJS.Workbook();
+  await workbook.xlsx.load(await response.arrayBuffer());
+  const rows: string[][] = [];
+  workbook.worksheets[0]?.eachRow((row) => {
+    rows.push(Array.from({ length: 6 }, (_, index) => row.getCell(index + 1).text));
+  });
+  return rows;
+}
 
 describe('a SYNC import', () => {
   it('archives the active users the file lacks, and only in its own company', async () => {
@@ -54,6 +77,10 @@ describe('a SYNC import', () => {
       usersToArchive: { edges: [{ node: { email: 'user20@example.com', status: 'ACTIVE' } }] },
     });
 
+    const report = await reportRows(company, atReview.id);
+    expect(report.at(-1)).toEqual(['', 'user20@example.com', 'User 20', 'R20', 'ARCHIVE', '']);
+    expect(report.filter((row) => row[4] === 'ARCHIVE')).toHaveLength(1);
+
     // 1 of 20 is within the 10 % limit: no acknowledgement needed.
     const done = await drive.commitFrom(company, atReview);
     expect(done.stage).toBe('COMPLETED');
@@ -66,6 +93,15 @@ describe('a SYNC import', () => {
       { email: 'user20@example.com', userName: 'User 20', reference: 'R20', status: 'ARCHIVED' },
     ]);
     expect(archived[0].archivedAt).toEqual(expect.any(String));
+    // Once committed, the report lists the users the SYNC archived.
+    expect((await reportRows(company, atReview.id)).at(-1)).toEqual([
+      '',
+      'user20@example.com',
+      'User 20',
+      'R20',
+      'ARCHIVE',
+      '',
+    ]);
     expect(await drive.listUsers(other)).toHaveLength(20);
   }, 180_000);
 
