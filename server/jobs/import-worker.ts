@@ -279,10 +279,30 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     }
   }
 
-  /** revertImport's background work: one transaction (revert.ts), like the commit. */
+  /**
+   * revertImport's background work: one transaction (revert.ts), like the commit. The import
+   * stays committed if the revert fails (rolled back whole): COMPLETED, with a failure that
+   * says so, never FAILED (which would say that nothing was imported).
+   */
   async function runRevertStep(session: ImportSession): Promise<void> {
     await updateClaimed(session, { progress: { phase: 'REVERTING', done: 0, total: null } });
-    if (!(await revertImport(db, session))) throw new LostClaimError();
+    let reverted: Awaited<ReturnType<typeof revertImport>>;
+    try {
+      reverted = await revertImport(db, session);
+    } catch (error) {
+      if (error instanceof StaleClaimError) throw error;
+      logger.error('import revert failed', { sessionId: session.id, error: String(error) });
+      await updateClaimed(session, {
+        ...released,
+        failure: {
+          code: 'REVERT_FAILED',
+          message:
+            'The revert could not be done and nothing was reverted (the users may have changed meanwhile). Try it again; if it fails again, contact your operator.',
+        },
+      });
+      return;
+    }
+    if (!reverted) throw new LostClaimError();
     publish(session.id);
   }
 
