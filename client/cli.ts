@@ -25,6 +25,7 @@ import {
   resumeImport,
 } from './import-users.js';
 import { createProgressDisplay, describeWork } from './progress-display.js';
+import { RevertConflictsError, revertImport } from './revert-import.js';
 
 const HELP = `Usage: muster <command> [options]
 
@@ -34,6 +35,7 @@ Commands:
                         server or of this command), with the policies it was started with
   template              Download the .xlsx template with the company's current columns
   status <sessionId>    Show the stage and counts of an import session
+  revert <sessionId>    Undo a completed import (within the server's IMPORT_UNDO_DAYS)
 
 Connection (every command):
   --url <url>           The Muster server, e.g. https://muster.example.com (env MUSTER_URL)
@@ -54,6 +56,10 @@ Import:
   --stop-at <stage>     Stop at upload, custom-fields, validation, review or
                         group-assignment instead of importing (nothing is committed)
   --comment <text>      A note kept with the import
+  --sync                Also archive the company's active users the file does not contain
+                        (a file without a valid row archives nobody)
+  --acknowledge-archive Let a --sync archive more than the server's
+                        SYNC_ARCHIVE_LIMIT_PERCENT of the active users (else exit 8)
   --error-report <file> Save the error report (.xlsx: rows with errors, bad cells marked)
   --json                Print the session (or the error) as JSON on stdout
   The session's ID is printed first (on stderr), as soon as the file is uploaded; the
@@ -72,11 +78,18 @@ Status:
 With --json, every command reports an error as {"error": {reason, code, message, …}} on
 stdout, with the exit code below.
 
+Revert:
+  --force               Revert the users not changed since the import and leave the
+                        others as they are (else a change since refuses it all: exit 8)
+  --json                Print the session (or the error) as JSON on stdout
+
 Exit codes:
   0 imported, or stopped where asked     4 bad file (refused or failed to read)
   1 other error                          5 token missing, wrong or not allowed
   2 usage                                6 server unreachable
   3 rows have errors (stopped)           7 rate limited: try again later
+                                         8 needs confirmation: a --sync past the archive
+                                           limit, a revert of users changed since
 `;
 
 /** How long a command keeps trying a server it cannot reach (MUSTER_RETRY_SECONDS). */
@@ -91,6 +104,7 @@ const EXIT = {
   auth: 5,
   unreachable: 6,
   rateLimited: 7,
+  confirm: 8,
 };
 
 const EXIT_BY_REASON: Record<ImportUsersFailureReason, number> = {
@@ -116,6 +130,9 @@ const OPTIONS = {
   'stop-at': { type: 'string' },
   comment: { type: 'string' },
   'error-report': { type: 'string' },
+  sync: { type: 'boolean' },
+  'acknowledge-archive': { type: 'boolean' },
+  force: { type: 'boolean' },
   output: { type: 'string', short: 'o' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -126,10 +143,20 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'
 
 /** The options each command takes, besides --url, --token and --help. */
 const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
-  import: ['new-columns', 'on-row-errors', 'stop-at', 'comment', 'error-report', 'json'],
+  import: [
+    'new-columns',
+    'on-row-errors',
+    'stop-at',
+    'comment',
+    'error-report',
+    'sync',
+    'acknowledge-archive',
+    'json',
+  ],
   resume: ['new-columns', 'on-row-errors', 'stop-at', 'error-report', 'json'],
   template: ['output'],
   status: ['json'],
+  revert: ['force', 'json'],
 };
 
 /** How many row errors the CLI lists when it stops for them. */
@@ -185,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'import') return await importCommand(values, operands);
     if (command === 'resume') return await resumeCommand(values, operands);
     if (command === 'template') return await templateCommand(values, operands);
+    if (command === 'revert') return await revertCommand(values, operands);
     return await statusCommand(values, operands);
   } catch (error) {
     if (error instanceof UsageError) return usageError(error.message, values.json);
@@ -199,6 +227,9 @@ async function main(argv: string[]): Promise<number> {
         err(
           `muster: the import waits at ${error.session.stage}; continue it with: muster resume ${error.session.id}`,
         );
+      }
+      if (error.code === 'ARCHIVE_LIMIT_EXCEEDED' || error.code === 'REVERT_CONFLICT') {
+        return EXIT.confirm;
       }
       return EXIT_BY_REASON[error.reason];
     }
@@ -332,6 +363,8 @@ function importPolicies(values: Values): ImportUsersOptions {
     onRowErrors,
     stopAt: stopAt as ImportStopPoint | undefined,
     comment: values.comment,
+    mode: values.sync ? 'SYNC' : 'ADD_AND_UPDATE',
+    acknowledgeArchive: values['acknowledge-archive'] ?? false,
     maxErrors: LISTED_ERRORS,
   };
 }
@@ -461,12 +494,16 @@ function printSummary(session: ImportSession, groups: GroupCounts | null): void 
   const rows = `${count.format(session.rowCount)} rows, ${count.format(session.invalidRowCount)} with errors`;
   if (session.stage === 'COMPLETED' && session.result) {
     out(`Imported ${session.fileName} (${rows}).`);
-    const { created, updated, unchanged, skipped } = session.result;
+    const { created, updated, unchanged, skipped, archived, restored } = session.result;
     for (const line of table([
       ['created', created],
       ['updated', updated],
       ['unchanged', unchanged],
       ['skipped', skipped],
+      ...(session.mode === 'SYNC' || archived > 0
+        ? [['archived', archived] as [string, number]]
+        : []),
+      ...(restored > 0 ? [['restored', restored] as [string, number]] : []),
     ])) {
       out(line);
     }
@@ -559,9 +596,63 @@ async function statusCommand(values: Values, operands: string[]): Promise<number
       `${count.format(created)} created, ${count.format(updated)} updated, ${count.format(unchanged)} unchanged, ${count.format(skipped)} skipped`,
     ]);
   }
+  if (session.revertResult) {
+    const { removed, updated, unarchived, rearchived, conflicts } = session.revertResult;
+    lines.push([
+      'Reverted',
+      `${count.format(removed)} removed, ${count.format(updated)} updated back, ${count.format(unarchived)} unarchived, ${count.format(rearchived)} archived again, ${count.format(conflicts)} left (changed since)`,
+    ]);
+  }
   if (session.failure)
     lines.push(['Failure', `${session.failure.code}: ${session.failure.message}`]);
   for (const [label, value] of lines) out(`${label.padEnd(9)} ${value}`);
+  return EXIT.ok;
+}
+
+async function revertCommand(values: Values, operands: string[]): Promise<number> {
+  const id = oneOperand(operands, 'the session ID');
+  const { client } = connect(values);
+  const display = createProgressDisplay(process.stderr);
+  let session: ImportSession;
+  try {
+    session = await revertImport(client, id, {
+      force: values.force ?? false,
+      onProgress: display.update,
+    });
+  } catch (error) {
+    display.finish();
+    if (values.json && error instanceof ImportUsersError) {
+      out(JSON.stringify({ error: errorJson(error) }, null, 2));
+    }
+    if (error instanceof RevertConflictsError) {
+      err(`muster: ${error.message}`);
+      for (const conflict of error.conflicts) err(`  ${conflict.email} (${conflict.action})`);
+      if (error.conflictCount > error.conflicts.length) {
+        err(`  … ${count.format(error.conflictCount)} users in all`);
+      }
+      return EXIT.confirm;
+    }
+    throw error;
+  }
+  display.finish();
+  if (values.json) {
+    out(JSON.stringify(session, null, 2));
+    return EXIT.ok;
+  }
+  const result = session.revertResult;
+  out(`Reverted the import of ${session.fileName}.`);
+  if (result) {
+    for (const line of table([
+      ['removed', result.removed],
+      ['updated back', result.updated],
+      ['unarchived', result.unarchived],
+      ['archived again', result.rearchived],
+      ['left (changed since)', result.conflicts],
+    ])) {
+      out(line);
+    }
+  }
+  out(`Session: ${session.id}`);
   return EXIT.ok;
 }
 

@@ -6,6 +6,7 @@ import {
   type ErrorPartsFragment,
   ImportErrorsDocument,
   type ImportErrorsQuery,
+  type ImportMode,
   type ImportRowErrorPartsFragment,
   ImportSessionDocument,
   type ImportSessionPartsFragment,
@@ -60,6 +61,17 @@ export interface ImportUsersOptions {
   stopAt?: ImportStopPoint;
   /** A note kept with the import. */
   comment?: string;
+  /**
+   * `ADD_AND_UPDATE` (default): users the file lacks are left alone. `SYNC`: the active users
+   * the file lacks are archived (a file without a valid row archives nobody).
+   */
+  mode?: ImportMode;
+  /**
+   * A SYNC that would archive more than the server's SYNC_ARCHIVE_LIMIT_PERCENT of the active
+   * users stops with an ImportUsersError (reason `refused`, code ARCHIVE_LIMIT_EXCEEDED) at
+   * REVIEW unless this is true.
+   */
+  acknowledgeArchive?: boolean;
   /** The file name sent with the upload; by default the path's or File's name, else users.xlsx. */
   fileName?: string;
   /** How many row errors an ImportUsersError carries at most (default 100). */
@@ -144,6 +156,7 @@ const STAGE_ORDER: Record<ImportStage, number> = {
   COMPLETED: 5,
   CANCELLED: 5,
   FAILED: 5,
+  REVERTED: 6,
 };
 
 const STOP_POINT_STAGE: Record<ImportStopPoint, ImportStage> = {
@@ -169,7 +182,9 @@ export async function importUsers(
 ): Promise<ImportSession> {
   const upload = await toUploadFile(file, options.fileName);
   const started = await client
-    .mutation(StartImportDocument, { input: { file: upload, comment: options.comment ?? null } })
+    .mutation(StartImportDocument, {
+      input: { file: upload, comment: options.comment ?? null, mode: options.mode ?? null },
+    })
     .toPromise();
   const payload = requireData(started, 'UPLOAD', null).startImport;
   if (payload.__typename !== 'ImportSession') {
@@ -269,7 +284,11 @@ async function driveSession(
     } else {
       const result = await client
         .mutation(ContinueImportDocument, {
-          input: { sessionId: session.id, stage: session.stage },
+          input: {
+            sessionId: session.id,
+            stage: session.stage,
+            acknowledgeArchive: options.acknowledgeArchive ?? null,
+          },
         })
         .toPromise();
       payload = requireData(result, session.stage, session).continueImport;
@@ -319,7 +338,7 @@ function normalizeHeader(header: string): string {
  * (a proxy closing the stream, a server restarting), it is opened again a few times (the
  * client's fetch decides how long to wait for a server that is down).
  */
-async function* followSession(
+export async function* followSession(
   client: Client,
   id: string,
   latest: () => ImportSession,

@@ -15,3 +15,4 @@ export {
   importUsers,
   resumeImport,
 } from './import-users.js';
+export { RevertConflictsError, revertImport } from './revert-import.js';

@@ -10,6 +10,7 @@ const STAGE_NAMES: Record<ImportStage, string> = {
   COMPLETED: 'Completed',
   CANCELLED: 'Cancelled',
   FAILED: 'Failed',
+  REVERTED: 'Reverted',
 };
 
 const number = new Intl.NumberFormat('en-US');

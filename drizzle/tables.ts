@@ -37,7 +37,14 @@ export const importStage = pgEnum('import_stage', [
   'COMPLETED',
   'CANCELLED',
   'FAILED',
+  'REVERTED',
 ]);
+
+/** ACTIVE users take part in imports and groups; ARCHIVED ones keep their values and group. */
+export const userStatus = pgEnum('user_status', ['ACTIVE', 'ARCHIVED']);
+
+/** ADD_AND_UPDATE leaves users the file lacks alone; SYNC archives them. */
+export const importMode = pgEnum('import_mode', ['ADD_AND_UPDATE', 'SYNC']);
 
 export interface ImportProgress {
   /** INFLATING (bytes), READING (rows), VALIDATING, … */
@@ -90,7 +97,14 @@ export const rateLimits = pgTable('rate_limits', {
   expire: timestamp({ withTimezone: true }),
 });
 
-export const importStep = pgEnum('import_step', ['READ', 'VALIDATE', 'REVIEW', 'ASSIGN', 'COMMIT']);
+export const importStep = pgEnum('import_step', [
+  'READ',
+  'VALIDATE',
+  'REVIEW',
+  'ASSIGN',
+  'COMMIT',
+  'REVERT',
+]);
 
 export interface PreviewBasis {
   /** companies.users_version read before the rows' actions were labelled. */
@@ -104,6 +118,35 @@ export interface ImportResult {
   updated: number;
   unchanged: number;
   skipped: number;
+  /** Users a SYNC archived (absent before these existed: 0). */
+  archived?: number;
+  /** Archived users the file brought back (absent before these existed: 0). */
+  restored?: number;
+}
+
+/** What a revert did, by what the import had done to each user. */
+export interface RevertResult {
+  /** Users the import created and the revert removed. */
+  removed: number;
+  /** Users the import updated whose previous values and group came back. */
+  updated: number;
+  /** Users the import archived, active again. */
+  unarchived: number;
+  /** Users the import restored, archived again. */
+  rearchived: number;
+  /** Users changed since the import, left as they are (only with force). */
+  conflicts: number;
+}
+
+/** A user's values as an import found or left them (import_user_changes). */
+export interface UserImage {
+  email: string;
+  userName: string;
+  reference: string;
+  customValues: Record<string, string>;
+  trainingGroupId: string | null;
+  status: 'ACTIVE' | 'ARCHIVED';
+  archivedAt: string | null;
 }
 
 /** One problem of one staged row, as validation wrote it. */
@@ -193,6 +236,9 @@ export const users = pgTable(
     /** Values of custom fields keyed by custom_fields.key. */
     customValues: jsonb('custom_values').$type<Record<string, string>>().notNull().default({}),
     trainingGroupId: uuid('training_group_id'),
+    status: userStatus().notNull().default('ACTIVE'),
+    /** When the user was archived; null while ACTIVE. */
+    archivedAt: timestamp('archived_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -270,6 +316,14 @@ export const importSessions = pgTable(
     requestedSheet: text('requested_sheet'),
     /** The file's visible worksheets, once read. */
     sheets: jsonb().$type<ImportSheet[]>().notNull().default([]),
+    mode: importMode().notNull().default('ADD_AND_UPDATE'),
+    /** A SYNC past the archive limit was acknowledged by continueImport(acknowledgeArchive). */
+    archiveAcknowledged: boolean('archive_acknowledged').notNull().default(false),
+    /** When the commit ended: the undo period counts from here. */
+    committedAt: timestamp('committed_at', { withTimezone: true }),
+    /** The revert asked for (step REVERT) reverts the users without conflicts and skips the rest. */
+    revertForce: boolean('revert_force').notNull().default(false),
+    revertResult: jsonb('revert_result').$type<RevertResult>(),
     progress: jsonb().$type<ImportProgress>(),
     columns: jsonb().$type<ImportColumn[]>().notNull().default([]),
     rowCount: integer('row_count').notNull().default(0),
@@ -360,6 +414,29 @@ export const importRowDuplicates = pgTable(
     firstReferenceRow: integer('first_reference_row'),
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
+);
+
+/**
+ * What a commit did to each user, kept for revertImport and ImportSession.changes: the user's
+ * values before (null for a user it created) and after. Written set-based in the commit's
+ * transaction; `outcome` is set by the revert.
+ */
+export const importUserChanges = pgTable(
+  'import_user_changes',
+  {
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => importSessions.id, { onDelete: 'cascade' }),
+    /** No foreign key: a reverted creation deletes the user, the record stays. */
+    userId: uuid('user_id').notNull(),
+    /** CREATE, UPDATE, ARCHIVE or RESTORE. */
+    action: text().notNull(),
+    before: jsonb().$type<UserImage>(),
+    after: jsonb().$type<UserImage>(),
+    /** Set by a revert: REVERTED, or CONFLICT (changed since, left as it was). */
+    outcome: text(),
+  },
+  (t) => [primaryKey({ columns: [t.sessionId, t.userId] })],
 );
 
 export const mailOutbox = pgTable('mail_outbox', {

@@ -20,6 +20,10 @@ export const ImportStageEnum = builder.enumType('ImportStage', {
     FAILED: {
       description: 'The file could not be imported; `failure` says why. No user was changed.',
     },
+    REVERTED: {
+      description:
+        'The committed import was undone by revertImport; `revertResult` says what changed back.',
+    },
   },
 });
 
@@ -36,6 +40,7 @@ export const ImportProgressPhaseEnum = builder.enumType('ImportProgressPhase', {
     },
     ASSIGNING: { description: 'Applying the distribution rules to the rows: rows.' },
     COMMITTING: { description: 'Writing the users: progress counts rows.' },
+    REVERTING: { description: 'Undoing a committed import (revertImport): progress counts users.' },
   },
 });
 

@@ -55,6 +55,10 @@ const RowActionEnum = builder.enumType('ImportRowAction', {
     CREATE: { description: 'A new user is created.' },
     UPDATE: { description: 'An existing user (same email, ignoring case) changes.' },
     UNCHANGED: { description: 'An existing user already has these values.' },
+    RESTORE: {
+      description:
+        'An archived user (same email) comes back ACTIVE, with the changes the row makes.',
+    },
     SKIP: { description: 'The row has errors and is not imported.' },
   },
 });
@@ -164,7 +168,7 @@ const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
     }),
     changes: t.field({
       type: [FieldChangeRef],
-      description: 'For an UPDATE, each field that changes (old → new).',
+      description: 'For an UPDATE or a RESTORE, each field that changes (old → new).',
       resolve: async (row, _args, ctx, info) =>
         rowChanges(row.session, row, await userFields(ctx, info)),
     }),
@@ -213,9 +217,14 @@ const GroupAssignmentCountRef = builder
   });
 
 const ImportResultRef = builder
-  .objectRef<{ created: number; updated: number; unchanged: number; skipped: number }>(
-    'ImportResult',
-  )
+  .objectRef<{
+    created: number;
+    updated: number;
+    unchanged: number;
+    skipped: number;
+    archived?: number;
+    restored?: number;
+  }>('ImportResult')
   .implement({
     description: 'What the commit did.',
     fields: (t) => ({
@@ -223,6 +232,14 @@ const ImportResultRef = builder
       updated: t.exposeInt('updated', { description: 'Existing users changed.' }),
       unchanged: t.exposeInt('unchanged', { description: 'Existing users left as they were.' }),
       skipped: t.exposeInt('skipped', { description: 'Rows with errors, not imported.' }),
+      archived: t.int({
+        description: 'Active users a SYNC archived because the file did not contain them.',
+        resolve: (result) => result.archived ?? 0,
+      }),
+      restored: t.int({
+        description: 'Archived users the file contained, ACTIVE again.',
+        resolve: (result) => result.restored ?? 0,
+      }),
     }),
   });
 

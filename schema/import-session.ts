@@ -28,6 +28,7 @@ import {
   listImportSessionsPage,
   type SessionCursor,
 } from '../server/import/sessions.js';
+import { ArchiveLimitExceededError } from '../server/import/sync-archive.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { builder } from './builder.js';
@@ -42,7 +43,18 @@ export { ImportStageEnum };
 
 import { multiLineText, singleLineText } from './validation.js';
 
-const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED']);
+const ENDED_STAGES = new Set(['COMPLETED', 'CANCELLED', 'FAILED', 'REVERTED']);
+
+export const ImportModeEnum = builder.enumType('ImportMode', {
+  description: 'What an import does with the users the file does not contain.',
+  values: {
+    ADD_AND_UPDATE: { description: 'Leaves them as they are: the file only adds and updates.' },
+    SYNC: {
+      description:
+        'Archives the active users the file does not contain (action ARCHIVE in the review); past SYNC_ARCHIVE_LIMIT_PERCENT of the active users it waits for acknowledgeArchive. A file with no valid row archives nobody.',
+    },
+  },
+});
 
 const ReportKindEnum = builder.enumType('ImportReport', {
   description: 'A report of an import.',
@@ -307,6 +319,12 @@ builder.mutationFields((t) => ({
         description:
           'The name of the sheet to import. By default: the active tab if it has the required headers, else the first sheet that has them.',
       }),
+      mode: t.input.field({
+        type: ImportModeEnum,
+        defaultValue: 'ADD_AND_UPDATE',
+        description:
+          'ADD_AND_UPDATE (default) or SYNC, which also archives the users the file lacks.',
+      }),
     },
     resolve: async (_root, { input }, ctx) => {
       await ctx.workRateLimiter.consume(ctx.auth.tokenId);
@@ -318,6 +336,7 @@ builder.mutationFields((t) => ({
         maxBytes: ctx.config.MAX_UPLOAD_BYTES,
         comment: input.comment?.trim().slice(0, 1000) || null,
         sheet: input.sheet?.slice(0, 200) || null,
+        mode: input.mode ?? 'ADD_AND_UPDATE',
       });
       ctx.logger.info('import session created', {
         sessionId: session.id,
@@ -371,13 +390,19 @@ builder.mutationFields((t) => ({
     description:
       'Moves on from the stage you are at: from VALIDATION (continue as-is: rows with errors are skipped) to REVIEW, from REVIEW to GROUP_ASSIGNMENT, and from GROUP_ASSIGNMENT to the commit. The work runs in the background; follow it with importSessionUpdated.',
     typeOptions: { description: 'The session and the stage you are continuing from.' },
-    errors: { types: [NotFoundError, WrongStageError, SessionBusyError] },
+    errors: {
+      types: [NotFoundError, WrongStageError, SessionBusyError, ArchiveLimitExceededError],
+    },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),
       stage: t.input.field({
         type: ImportStageEnum,
         required: true,
         description: 'The stage you are continuing from; a stale or repeated call changes nothing.',
+      }),
+      acknowledgeArchive: t.input.boolean({
+        description:
+          'For a SYNC that would archive more than SYNC_ARCHIVE_LIMIT_PERCENT of the active users: true confirms it (kept for the rest of the import). Without it such a SYNC gets ArchiveLimitExceededError and stays where it is.',
       }),
     },
     resolve: async (_root, { input }, ctx) => {
@@ -386,6 +411,10 @@ builder.mutationFields((t) => ({
         ctx.auth.companyId,
         sessionId(input.sessionId),
         input.stage,
+        {
+          acknowledgeArchive: input.acknowledgeArchive,
+          archiveLimitPercent: ctx.config.SYNC_ARCHIVE_LIMIT_PERCENT,
+        },
       );
       return announceChange(ctx, session);
     },
@@ -463,7 +492,8 @@ builder.subscriptionType({
             return;
           }
           await push(session);
-          while (!ENDED_STAGES.has(session.stage)) {
+          // A COMPLETED import being reverted is busy: followers hear the revert too.
+          while (!ENDED_STAGES.has(session.stage) || session.busy) {
             const next = await Promise.race([nextUpdate, stop.then(() => null)]);
             // The updates end on shutdown: end this subscription properly then (a Repeater
             // whose executor returns without stop() stays open until the connection is cut).

@@ -7,6 +7,7 @@ import './fields.js';
 import './training-groups.js';
 import './rules.js';
 import './users.js';
+import './user-status.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 
@@ -18,3 +19,5 @@ export function printSortedSchema(): string {
 import './downloads.js';
 import './import-session.js';
 import './import-rows.js';
+import './sync.js';
+import './revert.js';

@@ -86,7 +86,8 @@ export function countedConnection<Shape>(
 /**
  * A Relay connection paged forward by keyset (never OFFSET): checks the arguments (`first` at
  * most MAX_PAGE_SIZE, so no request asks for everything), decodes `after`, asks `loadPage` for
- * one page and encodes each node's cursor. `count` runs only if `totalCount` is selected.
+ * one page and encodes each node's cursor. `count`, for a countedConnection, runs only if
+ * `totalCount` is selected.
  */
 export async function keysetConnection<Node, Cursor>(
   args: ConnectionArgs,
@@ -98,7 +99,7 @@ export async function keysetConnection<Node, Cursor>(
     limit: number;
     after: Cursor | null;
   }) => Promise<{ nodes: Node[]; hasNextPage: boolean }>,
-  count: () => Promise<number>,
+  count?: () => Promise<number>,
 ) {
   const limit = args.first ?? DEFAULT_PAGE_SIZE;
   if (limit < 0 || limit > MAX_PAGE_SIZE) {
@@ -115,6 +116,6 @@ export async function keysetConnection<Node, Cursor>(
       startCursor: edges[0]?.cursor ?? null,
       endCursor: edges.at(-1)?.cursor ?? null,
     },
-    totalCount: count,
+    ...(count ? { totalCount: count } : {}),
   };
 }

@@ -30,6 +30,17 @@ const FieldValue = builder
     }),
   });
 
+export const UserStatusEnum = builder.enumType('UserStatus', {
+  description: 'Whether a user takes part in the company.',
+  values: {
+    ACTIVE: { description: 'A current user: listed by default and counted in training groups.' },
+    ARCHIVED: {
+      description:
+        'Archived (by a SYNC import or archiveUsers): keeps values, group and history, but is not listed by default nor counted in groups. A later file that contains the user restores it.',
+    },
+  },
+});
+
 export const UserRef = builder.objectRef<User>('User');
 
 builder.node(UserRef, {
@@ -65,6 +76,16 @@ builder.node(UserRef, {
       resolve: (user, _args, ctx, info) =>
         user.trainingGroupId ? loaders(ctx, info).trainingGroups.load(user.trainingGroupId) : null,
     }),
+    status: t.field({
+      type: UserStatusEnum,
+      description: 'ACTIVE or ARCHIVED.',
+      resolve: (user) => user.status,
+    }),
+    archivedAt: t.expose('archivedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the user was archived; null while ACTIVE.',
+    }),
     createdAt: t.expose('createdAt', {
       type: 'DateTime',
       description: 'When the user was created.',
@@ -86,9 +107,15 @@ const UserConnectionRef = countedConnection(UserRef, {
 builder.queryFields((t) => ({
   users: t.field({
     type: UserConnectionRef,
-    description: "The company's users ordered by email, a page at a time.",
+    description:
+      "The company's users ordered by email, a page at a time: the active ones unless `status` says otherwise.",
     args: {
       ...pageArgs(t.arg),
+      status: t.arg({
+        type: UserStatusEnum,
+        defaultValue: 'ACTIVE',
+        description: 'Only users in this status (default ACTIVE).',
+      }),
       search: t.arg.string({
         description:
           'Only users whose email, userName or reference contains this text (ignoring case); at most 200 characters.',
@@ -107,10 +134,11 @@ builder.queryFields((t) => ({
             limit,
             after,
             search: args.search,
+            status: args.status ?? 'ACTIVE',
           });
           return { nodes: page.users, hasNextPage: page.hasNextPage };
         },
-        () => countUsers(ctx.db, ctx.auth.companyId, args.search),
+        () => countUsers(ctx.db, ctx.auth.companyId, args.search, args.status ?? 'ACTIVE'),
       ),
   }),
 }));

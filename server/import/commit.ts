@@ -11,6 +11,7 @@ import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, holdPreviewBasis, previewHolds } from './preview-basis.js';
+import { keepAfterImages, keepBeforeImages } from './revert.js';
 import {
   inPacedRowRanges,
   inRangeSql,
@@ -18,6 +19,7 @@ import {
   type RangePace,
   type RowRange,
 } from './row-ranges.js';
+import { archiveLeavers } from './sync-archive.js';
 import { nfcSql } from './validate.js';
 
 export interface CommitTarget {
@@ -30,6 +32,8 @@ export interface CommitTarget {
   previewBasis: PreviewBasis | null;
   /** The valid rows validation counted: the total the progress is reported against. */
   validRowCount: number;
+  /** SYNC also archives the active users the file does not contain (sync-archive.ts). */
+  mode?: 'ADD_AND_UPDATE' | 'SYNC';
 }
 
 export interface CommitOptions {
@@ -79,6 +83,8 @@ export async function commitImport(
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
       await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }
+    // For revertImport and ImportSession.changes: the users as they were, set-based.
+    await keepBeforeImages(tx, target);
     let created = 0;
     let updated = 0;
     let done = 0;
@@ -103,17 +109,23 @@ export async function commitImport(
           : undefined,
       },
     );
-    const [counts] = await queryRows<{ invalid: number }>(
+    const archived = await archiveLeavers(tx, target.id);
+    await keepAfterImages(tx, target);
+    const [counts] = await queryRows<{ invalid: number; restored: number }>(
       tx,
-      sql`select count(*)::int as invalid
-          from import_row_previews where session_id = ${target.id} and errors is not null`,
+      sql`select count(*) filter (where errors is not null)::int as invalid,
+            count(*) filter (where errors is null and action = 'RESTORE')::int as restored
+          from import_row_previews where session_id = ${target.id}`,
     );
-    if (created + updated > 0) await bumpUsersVersion(tx, target.companyId);
+    if (created + updated + archived > 0) await bumpUsersVersion(tx, target.companyId);
+    const restored = counts?.restored ?? 0;
     const result: ImportResult = {
       created,
-      updated,
+      updated: updated - restored,
       unchanged: total - created - updated,
       skipped: counts?.invalid ?? 0,
+      archived,
+      restored,
     };
     const completed = await tx
       .update(importSessions)
@@ -122,6 +134,7 @@ export async function commitImport(
         busy: false,
         progress: null,
         result,
+        committedAt: new Date(),
         leaseOwner: null,
         leaseExpiresAt: null,
         updatedAt: new Date(),
@@ -166,7 +179,7 @@ async function upsertRange(
         -- of an unchanged file its conflict checks.
         -- (A lookup by primary key, LIMIT keeping it one: as an EXISTS the planner hashed
         -- every user of the company for every range, 0.4 s a range at a million users.)
-        and (p.action in ('CREATE', 'UPDATE')
+        and (p.action in ('CREATE', 'UPDATE', 'RESTORE')
           or (p.training_group_id is not null
             and (select u.training_group_id is null from users u where u.id = p.user_id limit 1)))
       on conflict (company_id, lower(email)) do update set
@@ -174,8 +187,11 @@ async function upsertRange(
         reference = excluded.reference,
         custom_values = users.custom_values || excluded.custom_values,
         training_group_id = coalesce(users.training_group_id, excluded.training_group_id),
+        status = 'ACTIVE',
+        archived_at = null,
         updated_at = now()
-      where users.user_name is distinct from excluded.user_name
+      where users.status = 'ARCHIVED'
+        or users.user_name is distinct from excluded.user_name
         or users.reference is distinct from excluded.reference
         or not (users.custom_values @> excluded.custom_values)
         or (users.training_group_id is null and excluded.training_group_id is not null)

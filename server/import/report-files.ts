@@ -5,6 +5,7 @@ import { listTrainingGroups } from '../settings/training-groups.js';
 import { writeErrorReport, writeImportedUsersReport } from './reports.js';
 import { type ImportRowFilter, type ImportRowView, listImportRowsPage } from './rows.js';
 import type { ImportSession } from './sessions.js';
+import { archiveReportRows } from './sync-archive.js';
 
 export type ReportKind = 'ERRORS' | 'IMPORTED_USERS';
 
@@ -76,7 +77,14 @@ export async function writeSessionReport(
         yield {
           rowNumber: row.rowNumber,
           cells: row.cells,
-          action: (row.action ?? 'CREATE') as 'CREATE' | 'UPDATE' | 'UNCHANGED',
+          action: (row.action ?? 'CREATE') as 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE',
+          trainingGroup: row.trainingGroupId ? (groups.get(row.trainingGroupId) ?? null) : null,
+        };
+      }
+      // A SYNC's leavers after the file's rows: archived users keep their group.
+      for await (const row of archiveReportRows(db, session)) {
+        yield {
+          ...row,
           trainingGroup: row.trainingGroupId ? (groups.get(row.trainingGroupId) ?? null) : null,
         };
       }

@@ -17,9 +17,10 @@ export interface ErrorReportRow {
 }
 
 export interface ImportedUsersReportRow {
-  rowNumber: number;
+  /** Null for a user a SYNC archives: it is in no row of the file. */
+  rowNumber: number | null;
   cells: (string | null)[];
-  action: 'CREATE' | 'UPDATE' | 'UNCHANGED';
+  action: 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'ARCHIVE';
   trainingGroup: string | null;
 }
 

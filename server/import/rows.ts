@@ -11,7 +11,7 @@ import type { UserField } from '../settings/fields.js';
 import { importedColumns } from './columns.js';
 import type { ImportSession } from './sessions.js';
 
-export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'SKIP';
+export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'SKIP';
 
 /**
  * Fresh planner statistics on the staged rows or their previews, from a small sample
@@ -166,7 +166,7 @@ export function rowChanges(
   row: ImportRowView,
   fields: UserField[],
 ): FieldChange[] {
-  if (row.action !== 'UPDATE' || !row.existing) return [];
+  if ((row.action !== 'UPDATE' && row.action !== 'RESTORE') || !row.existing) return [];
   const existing = row.existing;
   const stored = (key: string): string | null =>
     key === 'userName'

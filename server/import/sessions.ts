@@ -5,6 +5,7 @@ import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } 
 import { createCustomField, type UserField } from '../settings/fields.js';
 import { queuePreviewRefresh } from './preview-basis.js';
 import { deleteStagedRows } from './rows.js';
+import { checkArchiveLimit } from './sync-archive.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
 
 export type ImportSession = typeof importSessions.$inferSelect;
@@ -25,7 +26,11 @@ export const CANCELLABLE_STAGES: ImportStage[] = [
  */
 export async function createImportSession(
   db: Database,
-  input: UploadToStore & { comment: string | null; sheet?: string | null },
+  input: UploadToStore & {
+    comment: string | null;
+    sheet?: string | null;
+    mode?: ImportSession['mode'];
+  },
 ): Promise<ImportSession> {
   const upload = await storeUpload(db, input);
   try {
@@ -38,6 +43,7 @@ export async function createImportSession(
         fileSize: upload.size,
         comment: input.comment,
         requestedSheet: input.sheet ?? null,
+        mode: input.mode ?? 'ADD_AND_UPDATE',
         stage: 'UPLOAD',
         busy: true,
         progress: { phase: 'QUEUED', done: 0, total: null },
@@ -208,6 +214,10 @@ export async function continueImport(
   companyId: string,
   sessionId: string,
   fromStage: ImportStage,
+  /** A SYNC past the archive limit goes on only with acknowledgeArchive (sync-archive.ts). */
+  sync: { acknowledgeArchive?: boolean | null; archiveLimitPercent: number } = {
+    archiveLimitPercent: 100,
+  },
 ): Promise<ImportSession> {
   return db.transaction(async (tx) => {
     const session = await lockSession(tx, companyId, sessionId);
@@ -216,9 +226,13 @@ export async function continueImport(
       throw new WrongStageError(session.stage, next ? [fromStage] : Object.keys(CONTINUE_FROM));
     }
     if (session.busy) throw new SessionBusyError(session.stage);
+    const archiveAcknowledged = await checkArchiveLimit(tx, session, {
+      acknowledgeArchive: sync.acknowledgeArchive,
+      limitPercent: sync.archiveLimitPercent,
+    });
     const [updated] = await tx
       .update(importSessions)
-      .set(queuedStep(next.stage, next.step))
+      .set({ ...queuedStep(next.stage, next.step), archiveAcknowledged })
       .where(eq(importSessions.id, sessionId))
       .returning();
     return updated as ImportSession;

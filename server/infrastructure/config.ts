@@ -30,6 +30,10 @@ const configSchema = z.object({
   WORK_LEASE_SECONDS: integer(30),
   /** Days after which ended imports lose their staged rows and stored file, and idle ones end. */
   IMPORT_RETENTION_DAYS: integer(7),
+  /** A SYNC that would archive more than this share of the active users waits for an acknowledgement. */
+  SYNC_ARCHIVE_LIMIT_PERCENT: z.coerce.number().min(0).max(100).default(10),
+  /** Days after its commit during which an import can be reverted. */
+  IMPORT_UNDO_DAYS: integer(7),
   /** Time allowed for reading one workbook before it fails. */
   READ_TIME_LIMIT_MS: integer(10 * 60 * 1000),
   /** Schema introspection (GraphiQL needs it); `false` also turns GraphiQL and field suggestions off. */

@@ -10,6 +10,7 @@ import { validateRows, writePreview } from '../import/preview.js';
 import { currentUsersVersion } from '../import/preview-basis.js';
 import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/reader/read-workbook.js';
+import { revertImport } from '../import/revert.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
 import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
@@ -306,6 +307,33 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     }
   }
 
+  /**
+   * revertImport's background work: one transaction (revert.ts), like the commit. The import
+   * stays committed if the revert fails (rolled back whole): COMPLETED, with a failure that
+   * says so, never FAILED (which would say that nothing was imported).
+   */
+  async function runRevertStep(session: ImportSession): Promise<void> {
+    await updateClaimed(session, { progress: { phase: 'REVERTING', done: 0, total: null } });
+    let reverted: Awaited<ReturnType<typeof revertImport>>;
+    try {
+      reverted = await revertImport(db, session);
+    } catch (error) {
+      if (error instanceof StaleClaimError) throw error;
+      logger.error('import revert failed', { sessionId: session.id, error: String(error) });
+      await updateClaimed(session, {
+        ...released,
+        failure: {
+          code: 'REVERT_FAILED',
+          message:
+            'The revert could not be done and nothing was reverted (the users may have changed meanwhile). Try it again; if it fails again, contact your operator.',
+        },
+      });
+      return;
+    }
+    if (!reverted) throw new LostClaimError();
+    publish(session.id);
+  }
+
   async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
     let progressWrite: Promise<void> = Promise.resolve();
     const pacer = new ProgressPacer<ImportProgress>(PROGRESS_INTERVAL_MS, (progress) => {
@@ -377,7 +405,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     // Not for the commit on the embedded database: its one connection is the transaction's,
     // and each follower's reload would wait for it.
     heartbeat =
-      session.step === 'COMMIT' && isEmbedded(db)
+      (session.step === 'COMMIT' || session.step === 'REVERT') && isEmbedded(db)
         ? null
         : new Heartbeat(HEARTBEAT_MS, () => events.publishSessionUpdated(session.id));
     // A renewal waits while the commit's transaction holds the session row: never queue
@@ -418,6 +446,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
           break;
         case 'COMMIT':
           await runCommitStep(session);
+          break;
+        case 'REVERT':
+          await runRevertStep(session);
           break;
       }
     } catch (error) {

@@ -5,7 +5,7 @@ import { purgeExpiredRateLimits } from '../http/rate-limit.js';
 import { deleteStagedRows } from '../import/rows.js';
 import { CANCELLED } from '../import/sessions.js';
 
-const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED'] as const;
+const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED', 'REVERTED'] as const;
 
 /**
  * Age after which an upload no session names is an orphan: its request ended long ago (Node

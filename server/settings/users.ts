@@ -22,22 +22,38 @@ function searchCondition(search: string | null | undefined): SQL | undefined {
   );
 }
 
-/** How many users of the company the search selects (all without one). */
+/** How many users of the company the search selects (all without one), in a status (default ACTIVE). */
 export async function countUsers(
   db: Database,
   companyId: string,
   search?: string | null,
+  status: User['status'] | null = 'ACTIVE',
 ): Promise<number> {
-  return db.$count(users, and(eq(users.companyId, companyId), searchCondition(search)));
+  return db.$count(
+    users,
+    and(
+      eq(users.companyId, companyId),
+      status ? eq(users.status, status) : undefined,
+      searchCondition(search),
+    ),
+  );
 }
 
 /** One page of a company's users by keyset (never OFFSET), with an optional text search. */
 export async function listUsersPage(
   db: Database,
   companyId: string,
-  options: { limit: number; after?: UserCursor | null; search?: string | null },
+  options: {
+    limit: number;
+    after?: UserCursor | null;
+    search?: string | null;
+    /** Only users in this status (default ACTIVE); null: every user. */
+    status?: User['status'] | null;
+  },
 ): Promise<{ users: User[]; hasNextPage: boolean }> {
   const conditions = [eq(users.companyId, companyId)];
+  const status = options.status === undefined ? 'ACTIVE' : options.status;
+  if (status) conditions.push(eq(users.status, status));
   const matches = searchCondition(options.search);
   if (matches) conditions.push(matches);
   if (options.after) {

@@ -29,7 +29,14 @@ describe('commitImport', () => {
       [4, 5],
       [5, 5],
     ]);
-    expect(result).toEqual({ created: 5, updated: 0, unchanged: 0, skipped: 1 });
+    expect(result).toEqual({
+      created: 5,
+      updated: 0,
+      unchanged: 0,
+      skipped: 1,
+      archived: 0,
+      restored: 0,
+    });
     expect(await userCount(database.db, target.companyId)).toBe(5);
     const [session] = await database.db
       .select({ stage: importSessions.stage, result: importSessions.result })
