@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { print } from 'graphql';
+import { ImportRowsDocument } from '../client/index.js';
 import { maximum, median, p95 } from './stats.js';
 import { CONTRACTOR_SUFFIX, DEPARTMENTS, PRESET_CUSTOM_FIELDS } from './workbook.js';
 
@@ -11,6 +13,11 @@ const IDLE_WINDOW_MS = 5_000;
 const IDLE_ROWS_PAGE_SAMPLES = 60;
 
 export const SMALL_QUERY = '{ viewer { role } }';
+/** The client package's own review page: every field of a row (fragment ImportRowParts). */
+const CLIENT_ROWS_PAGE = print(ImportRowsDocument);
+/** Page sizes of the client's review page measured: a usual one and the largest. */
+export const CLIENT_PAGE_SIZES = [50, 100] as const;
+const CLIENT_ROWS_SAMPLES = 60;
 export const ROWS_PAGE = `query($id: ID!) { importSession(id: $id) {
   rows(first: 50) { edges { node { rowNumber action } } } } }`;
 const SESSION_FIELDS = `stage busy rowCount validRowCount invalidRowCount
@@ -645,6 +652,12 @@ export interface ImportRunResult {
   rowsPageP95RawMs: number;
   rowsPageSamples: number;
   rowsPageIdleP95Ms: number;
+  /**
+   * The client's ImportRows document, idle, paging through the staged session, by page size;
+   * beside GET /health sampled in the same loop, so the two compare on one machine state.
+   */
+  clientRowsP95Ms: Record<(typeof CLIENT_PAGE_SIZES)[number], number>;
+  healthP95BesideClientRowsMs: number;
   probeFailures: number;
   /** What the first failed probe request threw; null when none failed. */
   probeFailure: string | null;
@@ -700,6 +713,7 @@ export async function benchmarkImport(options: {
       idlePages.push(performance.now() - at);
       await sleep(20);
     }
+    const clientRows = await measureClientRowsPages(url, token, first.sessionId);
     const second = await driveImport({
       url,
       token,
@@ -737,6 +751,8 @@ export async function benchmarkImport(options: {
       rowsPageP95RawMs: p95(stoppedRowsProbe?.rawBetween(first.stagedAt, first.endedAt) ?? []),
       rowsPageSamples: stoppedRowsProbe?.rawBetween(first.stagedAt, first.endedAt).length ?? 0,
       rowsPageIdleP95Ms: p95(idlePages),
+      clientRowsP95Ms: clientRows.rows,
+      healthP95BesideClientRowsMs: clientRows.healthP95Ms,
       probeFailures: query.failures + (stoppedRowsProbe?.failures ?? 0),
       probeFailure: query.firstFailure ?? stoppedRowsProbe?.firstFailure ?? null,
     };
@@ -745,4 +761,51 @@ export async function benchmarkImport(options: {
     await health.stop();
     await query.stop();
   }
+}
+
+/**
+ * The client's ImportRows at each page size, turn about with GET /health: each loop takes the
+ * next page of every size (wrapping at the end of the session), so the pages are spread over
+ * the session rather than one cached page.
+ */
+async function measureClientRowsPages(url: string, token: string, id: string) {
+  const timed = async (request: () => Promise<unknown>) => {
+    const at = performance.now();
+    await request();
+    return performance.now() - at;
+  };
+  const health: number[] = [];
+  const samples = new Map<number, number[]>(CLIENT_PAGE_SIZES.map((size) => [size, []]));
+  const cursors = new Map<number, string | null>(CLIENT_PAGE_SIZES.map((size) => [size, null]));
+  type Page = {
+    importSession: { rows: { pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+  };
+  for (let index = 0; index < CLIENT_ROWS_SAMPLES; index++) {
+    health.push(
+      await timed(async () => {
+        const response = await fetch(`${url}/health`, {
+          signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+        });
+        await response.text();
+      }),
+    );
+    for (const size of CLIENT_PAGE_SIZES) {
+      let page: Page | null = null;
+      const variables = { id, first: size, after: cursors.get(size) ?? null };
+      samples.get(size)?.push(
+        await timed(async () => {
+          page = await graphql<Page>(url, token, CLIENT_ROWS_PAGE, variables, PROBE_TIMEOUT_MS);
+        }),
+      );
+      const info = (page as Page | null)?.importSession.rows.pageInfo;
+      cursors.set(size, info?.hasNextPage ? info.endCursor : null);
+    }
+    await sleep(20);
+  }
+  return {
+    healthP95Ms: p95(health),
+    rows: Object.fromEntries(
+      CLIENT_PAGE_SIZES.map((size) => [size, p95(samples.get(size) ?? [])]),
+    ) as Record<(typeof CLIENT_PAGE_SIZES)[number], number>,
+  };
 }

@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEmptyPostgresDatabase } from '../test/support/database.js';
 import { type FloorRun, floorsOf, openFloorBench } from './floors.js';
-import { type BusyGap, benchmarkImport, type ImportRunResult } from './import-run.js';
+import {
+  type BusyGap,
+  benchmarkImport,
+  CLIENT_PAGE_SIZES,
+  type ImportRunResult,
+} from './import-run.js';
 import { killAllServers, sampleMemory, startServerProcess } from './server-process.js';
 import { loadAverage, maximum, median, p95, round } from './stats.js';
 import { cachedWorkbook } from './workbook.js';
@@ -258,6 +263,10 @@ async function main(): Promise<void> {
     rowsPageP95Ms: round(med((result) => result.rowsPageP95Ms)),
     rowsPageP95RawMs: round(med((result) => result.rowsPageP95RawMs)),
     rowsPageIdleP95Ms: round(med((result) => result.rowsPageIdleP95Ms)),
+    clientRowsP95Ms: Object.fromEntries(
+      CLIENT_PAGE_SIZES.map((size) => [size, round(med((result) => result.clientRowsP95Ms[size]))]),
+    ),
+    healthP95BesideClientRowsMs: round(med((result) => result.healthP95BesideClientRowsMs)),
     firstEventMs: round(med((result) => result.first.stages.firstEventMs)),
     firstProgressMs: round(med((result) => result.first.firstProgressMs)),
     readEventGapP50Ms: round(median(readGaps)),
@@ -323,6 +332,10 @@ async function main(): Promise<void> {
       perRun('rows(50) p95 during import', (result) => result.rowsPageP95Ms),
       perRun('  same, uncorrected', (result) => result.rowsPageP95RawMs),
       perRun('rows(50) p95 idle, all staged', (result) => result.rowsPageIdleP95Ms),
+      ...CLIENT_PAGE_SIZES.map((size) =>
+        perRun(`client ImportRows(${size}) p95 idle`, (result) => result.clientRowsP95Ms[size]),
+      ),
+      perRun('  GET /health p95 beside it', (result) => result.healthP95BesideClientRowsMs),
       perRun('first progress event', (result) => result.first.firstProgressMs),
       perRun('read: event gap p95', (result) => p95(result.first.readGaps)),
       perRun('read: event gap max', (result) => maximum(result.first.readGaps)),

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,113 @@ describe('the packed @muster/client', () => {
       role: 'ADMIN',
     });
 
+    // A frontend team's TypeScript, compiled with --strict against the installed package: extra
+    // exchanges, an async token, headers, a custom fetch, urql's types, the typed documents and
+    // enums, graphql() for its own document, and the schema shipped for its own codegen.
+    const consumer = `
+      import { readFileSync } from 'node:fs';
+      import { fileURLToPath } from 'node:url';
+      import {
+        CombinedError, createMusterClient, graphql, mapExchange, ImportSessionsDocument,
+        ViewerDocument, type Exchange, type ImportStage, type ImportUsersFailureReason,
+        type OperationResult, type ViewerQuery,
+      } from '@muster/client';
+
+      let operations = 0;
+      const requestIds: (string | null)[] = [];
+      const counting: Exchange = mapExchange({ onOperation: () => { operations++; } });
+      const client = createMusterClient({
+        url: process.env.URL ?? '',
+        token: async () => process.env.TOKEN ?? '',
+        headers: () => ({ 'x-request-id': 'consumer' }),
+        fetch: (input, init) => {
+          requestIds.push(new Headers(init?.headers).get('x-request-id'));
+          return fetch(input, init);
+        },
+        exchanges: [counting],
+      });
+
+      function label(stage: ImportStage): string {
+        switch (stage) {
+          case 'UPLOAD': case 'CUSTOM_FIELDS': case 'VALIDATION': case 'REVIEW':
+          case 'GROUP_ASSIGNMENT': return 'open';
+          case 'COMPLETED': case 'CANCELLED': case 'FAILED': return 'ended';
+        }
+      }
+      function explain(reason: ImportUsersFailureReason): string {
+        switch (reason) {
+          case 'row-errors': case 'bad-file': case 'rate-limited': case 'failed':
+          case 'cancelled': case 'refused': case 'auth': case 'network': case 'graphql':
+          case 'interrupted': return reason;
+        }
+      }
+
+      const viewer: OperationResult<ViewerQuery> = await client.query(ViewerDocument, {}).toPromise();
+      const sessions = await client.query(ImportSessionsDocument, { first: 100 }).toPromise();
+      const total: number | undefined = sessions.data?.importSessions.totalCount;
+      const stages = sessions.data?.importSessions.edges.map((edge) => label(edge.node.stage)) ?? [];
+      const Own = graphql<{ viewer: { role: string } }, Record<string, never>>('query Own { viewer { role } }');
+      const own = await client.query(Own, {}).toPromise();
+      const role: string | undefined = own.data?.viewer.role;
+      const schema = readFileSync(
+        fileURLToPath(import.meta.resolve('@muster/client/schema.graphql')), 'utf8');
+      const operationsSource = readFileSync(
+        fileURLToPath(import.meta.resolve('@muster/client/operations/import.graphql')), 'utf8');
+      console.log(JSON.stringify({
+        role: viewer.data?.viewer.role, own: role, total, stages, operations, requestIds,
+        explained: explain('rate-limited'),
+        schema: schema.includes('type ImportSession implements Node'),
+        operationsSource: operationsSource.includes('query ImportRows'),
+        combinedError: typeof CombinedError,
+      }));`;
+    await writeFile(join(app, 'consumer.ts'), consumer);
+    await writeFile(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          outDir: 'out',
+          typeRoots: [join(root, 'node_modules/@types')],
+          types: ['node'],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    expect((await run('npm', ['pkg', 'set', 'type=module'], { cwd: app })).code).toBe(0);
+    const compiled = await run('node', [join(root, 'node_modules/typescript/bin/tsc'), '-p', '.'], {
+      cwd: app,
+    });
+    expect(compiled.code, compiled.stdout + compiled.stderr).toBe(0);
+    const consumed = await run('node', ['out/consumer.js'], {
+      cwd: app,
+      env: { URL: `${baseUrl}/graphql`, TOKEN: company.token },
+    });
+    expect(consumed.code, consumed.stderr).toBe(0);
+    expect(JSON.parse(consumed.stdout)).toEqual({
+      role: 'ADMIN',
+      own: 'ADMIN',
+      total: 1,
+      stages: ['ended'],
+      operations: 3,
+      requestIds: ['consumer', 'consumer', 'consumer'],
+      explained: 'rate-limited',
+      schema: true,
+      operationsSource: true,
+      combinedError: 'function',
+    });
+
+    // The README lists every reason importUsers can fail with.
+    const declared = await readFile(join(installedPackage, 'dist/import-users.d.ts'), 'utf8');
+    const union = /type ImportUsersFailureReason =([^;]*);/.exec(declared)?.[1] ?? '';
+    const reasons = [...union.matchAll(/'([a-z-]+)'/g)].map((match) => match[1]);
+    const readme = await readFile(join(installedPackage, 'README.md'), 'utf8');
+    const documented = [...readme.matchAll(/^\| `([a-z-]+)` +\|/gm)].map((match) => match[1]);
+    expect(reasons.length).toBeGreaterThan(5);
+    expect(documented).toEqual(expect.arrayContaining(reasons));
+
     const help = await run('npx', ['--no-install', 'muster', '--help'], { cwd: app });
     expect(help.code, help.stderr).toBe(0);
     expect(help.stdout).toContain('Usage: muster <command> [options]');
@@ -95,5 +202,5 @@ describe('the packed @muster/client', () => {
     });
     expect(status.code).toBe(1);
     expect(status.stderr).toContain('no import session nope');
-  });
+  }, 300_000);
 });
