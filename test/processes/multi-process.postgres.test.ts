@@ -469,7 +469,8 @@ describe('server processes sharing one Postgres database', () => {
       { code: 0, signal: null },
       { code: 0, signal: null },
     ]);
-    for (const server of [driver, watcher]) expect(server.logs()).not.toMatch(/ (WARN|ERROR) /);
+    for (const server of [driver, watcher])
+      expect(server.logs()).not.toMatch(/"level":"(warn|error)"/);
   }, 90_000);
 
   it('over Postgres LISTEN/NOTIFY, a subscriber on B follows an import driven on A', async () => {
@@ -554,7 +555,7 @@ describe('server processes sharing one Postgres database', () => {
     for (const [claim, holders] of owners) expect([...holders], claim).toHaveLength(1);
     const processesSeen = new Set([...owners.values()].flatMap((holders) => [...holders]));
     expect(processesSeen.size).toBeGreaterThanOrEqual(2);
-    for (const server of running) expect(server.logs()).not.toMatch(/ (WARN|ERROR) /);
+    for (const server of running) expect(server.logs()).not.toMatch(/"level":"(warn|error)"/);
   }, 90_000);
 
   it('redoes a commit whose process was killed, once the lease ran out, on another process', async () => {
@@ -704,8 +705,8 @@ describe('server processes sharing one Postgres database', () => {
       const states = await onWorker.ended;
       expect(states.at(-1)).toMatchObject({ stage: 'UPLOAD', busy: true });
       expect(worker.logs()).toContain('SIGTERM: shutting down');
-      expect(worker.logs()).toContain('import step stopped');
-      expect(worker.logs()).not.toMatch(/ (WARN|ERROR) /);
+      expect(worker.logs()).toMatch(/"outcome":"handed_back".*"msg":"import step ended"/);
+      expect(worker.logs()).not.toMatch(/"level":"(warn|error)"/);
       // Handed back: still the first claim, but nobody's, and free now.
       expect((await sessionRows([sessionId]))[0]).toMatchObject({
         stage: 'UPLOAD',
