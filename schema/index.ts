@@ -18,3 +18,4 @@ export function printSortedSchema(): string {
 import './downloads.js';
 import './import-session.js';
 import './import-rows.js';
+import './api-tokens.js';
