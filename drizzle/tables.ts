@@ -181,6 +181,8 @@ export const apiTokens = pgTable(
     tokenHash: text('token_hash').notNull().unique(),
     label: text(),
     createdAt: createdAt(),
+    /** Recorded at most once a minute per process (server/settings/api-tokens.ts). */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
   },
   (t) => [index('api_tokens_company_idx').on(t.companyId)],

@@ -8,7 +8,7 @@ interface ViewerShape {
   role: TokenRole;
 }
 
-const TokenRoleEnum = builder.enumType('TokenRole', {
+export const TokenRoleEnum = builder.enumType('TokenRole', {
   description: 'What an API token may do.',
   values: {
     ADMIN: { description: 'Read and change everything of its company, and run imports.' },

@@ -21,3 +21,4 @@ import './import-session.js';
 import './import-rows.js';
 import './sync.js';
 import './revert.js';
+import './api-tokens.js';

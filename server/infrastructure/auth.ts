@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { apiTokens, companies } from '../../drizzle/tables.js';
 
@@ -81,4 +81,39 @@ export async function createCompany(
     });
     return { companyId: company.id, tokenId: created.id, token: created.token };
   });
+}
+
+/**
+ * Notes when tokens are used (api_tokens.last_used_at, shown by the apiTokens query): one
+ * UPDATE per token and minute from each process at most, sent without waiting for it, so a
+ * request never waits on it or fails by it.
+ */
+export function createTokenUseRecorder(
+  db: Database,
+  options: { intervalMs?: number; onError?: (error: unknown) => void } = {},
+): (tokenId: string) => void {
+  const intervalMs = options.intervalMs ?? 60_000;
+  const recorded = new Map<string, number>();
+  return (tokenId) => {
+    const now = Date.now();
+    if ((recorded.get(tokenId) ?? Number.NEGATIVE_INFINITY) > now - intervalMs) return;
+    // Bounded: a process that saw very many tokens starts over (a few extra UPDATEs at most).
+    if (recorded.size >= 10_000) recorded.clear();
+    recorded.set(tokenId, now);
+    db.update(apiTokens)
+      .set({ lastUsedAt: sql`now()` })
+      .where(
+        and(
+          eq(apiTokens.id, tokenId),
+          or(
+            isNull(apiTokens.lastUsedAt),
+            lt(apiTokens.lastUsedAt, sql`now() - make_interval(secs => ${intervalMs / 1000})`),
+          ),
+        ),
+      )
+      .then(
+        () => {},
+        (error: unknown) => options.onError?.(error),
+      );
+  };
 }

@@ -1,6 +1,6 @@
 import type { Sql } from 'postgres';
 import type { Database } from '../../drizzle/client.js';
-import { type Auth, authenticate, hashToken } from './auth.js';
+import { type Auth, authenticate, createTokenUseRecorder, hashToken } from './auth.js';
 
 /** What the trigger on api_tokens notifies on any change to a token (its id as payload). */
 export const TOKEN_CHANGES_CHANNEL = 'muster_api_token_changed';
@@ -66,7 +66,12 @@ export async function createTokenAuthenticator(options: {
   postgres: Sql | null;
   cacheSeconds: number;
 }): Promise<TokenAuthenticator> {
-  const lookup = (token: string) => authenticate(options.db, token);
+  const recordUse = createTokenUseRecorder(options.db);
+  const lookup = async (token: string) => {
+    const auth = await authenticate(options.db, token);
+    if (auth) recordUse(auth.tokenId);
+    return auth;
+  };
   if (!options.postgres || options.cacheSeconds === 0) {
     return { authenticate: lookup, close: async () => {} };
   }

@@ -421,4 +421,67 @@ describe('GraphiQL in Chromium', () => {
       expect(notes()).toEqual([]);
     });
   });
+
+  it('makes a VIEWER token in the API tokens tab, and revokes it there', async () => {
+    await withScreenshots('graphiql-tokens', async (page, notes) => {
+      await signIn(page, token);
+      await page.getByRole('tab', { name: 'ApiTokens' }).click();
+      await expect
+        .poll(() => editorValue(page, '.graphiql-query-editor'))
+        .toContain('mutation CreateApiToken');
+      await expect
+        .poll(async () => JSON.parse(await editorValue(page, '.graphiql-editor-tool')))
+        .toMatchObject({ role: 'VIEWER', label: 'reporting' });
+
+      await run(page, 'CreateApiToken');
+      const created = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.createApiToken),
+        'CreateApiToken',
+      );
+      expect(created.data?.createApiToken).toMatchObject({
+        __typename: 'CreatedApiToken',
+        token: { role: 'VIEWER', label: 'reporting' },
+      });
+      const secret = created.data?.createApiToken.secret as string;
+      const tokenId = created.data?.createApiToken.token.id as string;
+      expect((await testApp.request(secret, '{ viewer { role } }')).data?.viewer.role).toBe(
+        'VIEWER',
+      );
+
+      // Listed, without its secret.
+      await run(page, 'ApiTokens');
+      const listed = await resultWhen(page, (r) => Boolean(r.data?.apiTokens), 'ApiTokens');
+      expect(listed.data?.apiTokens.map((t: { id: string }) => t.id)).toContain(tokenId);
+      expect(JSON.stringify(listed)).not.toContain(secret);
+      await screenshot(page, 'graphiql-tokens');
+
+      const variables = JSON.parse(await editorValue(page, '.graphiql-editor-tool'));
+      await setEditorValue(
+        page,
+        '.graphiql-editor-tool',
+        JSON.stringify({ ...variables, tokenId }, null, 2),
+      );
+      await run(page, 'RevokeApiToken');
+      const revoked = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.revokeApiToken),
+        'RevokeApiToken',
+      );
+      expect(revoked.data?.revokeApiToken).toMatchObject({ __typename: 'ApiToken', id: tokenId });
+      expect(revoked.data?.revokeApiToken.revokedAt).toEqual(expect.any(String));
+      await expect
+        .poll(async () => (await testApp.request(secret, '{ viewer { role } }')).status)
+        .toBe(401);
+
+      // A revoked or wrong token on the first screen is refused there, in words.
+      await page.getByRole('button', { name: 'Use another token' }).click();
+      await page.getByLabel('API token').fill(secret);
+      await page.getByRole('button', { name: 'Open GraphiQL' }).click();
+      await expect
+        .poll(() => page.getByRole('alert').textContent())
+        .toContain('not valid or was revoked');
+      expect(notes()).toEqual([]);
+    });
+  });
 });
