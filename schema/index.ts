@@ -18,3 +18,5 @@ export function printSortedSchema(): string {
 import './downloads.js';
 import './import-session.js';
 import './import-rows.js';
+import './import-columns.js';
+import './row-edits.js';

@@ -76,6 +76,7 @@ export async function writeSessionReport(
         yield {
           rowNumber: row.rowNumber,
           cells: row.cells,
+          originalCells: row.originalCells,
           action: (row.action ?? 'CREATE') as 'CREATE' | 'UPDATE' | 'UNCHANGED',
           trainingGroup: row.trainingGroupId ? (groups.get(row.trainingGroupId) ?? null) : null,
         };

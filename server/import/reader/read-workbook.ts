@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
+import { headerKey } from '../column-aliases.js';
 
 /**
  * Reads the users sheet of an uploaded .xlsx as a stream of events. Runs on any thread; the
@@ -31,6 +32,13 @@ import yauzl, { type Entry, type ZipFile } from 'yauzl';
 export interface ReadLimits {
   /** Labels of the required built-in fields, e.g. ['Email', 'userName', 'reference']. */
   requiredHeaders: string[];
+  /**
+   * headerKeys (column-aliases.ts) of every header that stands for a required field: labels,
+   * aliases, remembered mappings. With it, a first row that lacks some required headers is
+   * still the header row when it holds one of these (stage 2 maps the rest), and
+   * MISSING_COLUMNS means that no header could be recognised.
+   */
+  knownHeaderKeys?: string[];
   /** Data rows (blank rows do not count). */
   maxRows: number;
   /** Columns of the header row, up to its last non-blank header. */
@@ -170,6 +178,8 @@ interface SkippedSheet {
   sheetName: string;
   headerRowNumber: number;
   missingHeaders: string[];
+  /** Non-blank cells of the first row: one is a title or a note, more look like headers. */
+  headerCount?: number;
 }
 
 type ZipPart = Entry | { fileName: string; content: Buffer };
@@ -415,7 +425,7 @@ async function* readDataSheet(
   } finally {
     input.destroy();
   }
-  throw noDataSheet(limits.requiredHeaders, skippedSheets, sheets.hiddenCount);
+  throw noDataSheet(limits, skippedSheets, sheets.hiddenCount);
 }
 
 /**
@@ -462,8 +472,9 @@ async function* readSheet(
         const texts = readCells(row, row.cellCount, options.date1904);
         if (texts.every((text) => text === null)) continue;
         const missingHeaders = findMissingHeaders(texts, options.requiredHeaders);
-        if (missingHeaders.length > 0) {
-          skipped = { sheetName, headerRowNumber: row.number, missingHeaders };
+        if (missingHeaders.length > 0 && !holdsKnownHeader(texts, options.knownHeaderKeys)) {
+          const headerCount = texts.filter((text) => text !== null).length;
+          skipped = { sheetName, headerRowNumber: row.number, missingHeaders, headerCount };
           break;
         }
         headers = checkHeaders(texts, sheetName, options.maxColumns);
@@ -503,6 +514,12 @@ function readCells(row: ExcelJS.Row, width: number, date1904: boolean): (string 
 /** Header cells compare case-insensitively after trimming (DESIGN §6). */
 function normalizeHeader(header: string): string {
   return header.trim().toLowerCase();
+}
+
+function holdsKnownHeader(texts: (string | null)[], knownHeaderKeys: string[] | undefined) {
+  if (!knownHeaderKeys) return false;
+  const known = new Set(knownHeaderKeys);
+  return texts.some((text) => text !== null && known.has(headerKey(text)));
 }
 
 function findMissingHeaders(texts: (string | null)[], requiredHeaders: string[]): string[] {
@@ -841,7 +858,7 @@ class ReadClock {
 }
 
 function noDataSheet(
-  requiredHeaders: string[],
+  { requiredHeaders, knownHeaderKeys }: ReadLimits,
   skippedSheets: SkippedSheet[],
   hiddenCount: number,
 ): WorkbookReadError {
@@ -851,6 +868,13 @@ function noDataSheet(
       !best || sheet.missingHeaders.length < best.missingHeaders.length ? sheet : best,
     undefined,
   );
+  if (knownHeaderKeys && closest && (closest.headerCount ?? 0) > 1) {
+    return new WorkbookReadError(
+      'MISSING_COLUMNS',
+      `No column of the sheet "${closest.sheetName}" (row ${closest.headerRowNumber}) could be recognised as ${joinWords(requiredHeaders)}: name at least one of them as a column.`,
+      { sheetName: closest.sheetName, headerRowNumber: closest.headerRowNumber },
+    );
+  }
   if (closest && closest.missingHeaders.length < requiredHeaders.length) {
     return new WorkbookReadError(
       'MISSING_COLUMNS',
