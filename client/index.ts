@@ -6,6 +6,7 @@ export {
 export * from './gql/graphql.js';
 export { graphql } from './gql/index.js';
 export {
+  type ColumnsPolicy,
   IMPORT_STOP_POINTS,
   type ImportSession,
   type ImportStopPoint,
