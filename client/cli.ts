@@ -50,6 +50,11 @@ Import:
                         the import passes the custom-fields stage, before its rows are
                         validated: an import that then stops for row errors keeps them.
                         To check the rows first, use --new-columns none --stop-at review.
+  --map <header=field>  Map a column to an existing field (key or label), e.g.
+                        --map "E-mail=Email"; repeat for more columns. Remembered
+                        for the company
+  --accept-suggestions  Map other unmatched columns to their best suggested field
+                        (score 0.85 or more) when that field is still free
   --on-row-errors <stop|skip>
                         stop (default): stop at validation, nothing imported, exit 3;
                         skip: import the valid rows and skip those with errors
@@ -126,6 +131,8 @@ const OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   'new-columns': { type: 'string' },
+  map: { type: 'string', multiple: true },
+  'accept-suggestions': { type: 'boolean' },
   'on-row-errors': { type: 'string' },
   'stop-at': { type: 'string' },
   comment: { type: 'string' },
@@ -145,6 +152,8 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'
 const COMMAND_OPTIONS: Record<string, (keyof Values)[]> = {
   import: [
     'new-columns',
+    'map',
+    'accept-suggestions',
     'on-row-errors',
     'stop-at',
     'comment',
@@ -358,8 +367,19 @@ function importPolicies(values: Values): ImportUsersOptions {
     .map((header) => header.trim())
     .filter(Boolean);
   if (headers.length === 0) throw new UsageError('--new-columns needs all, none or headers');
+  const map: Record<string, string> = {};
+  for (const mapping of values.map ?? []) {
+    const split = mapping.lastIndexOf('=');
+    const header = mapping.slice(0, split).trim();
+    const field = mapping.slice(split + 1).trim();
+    if (split < 0 || !header || !field) {
+      throw new UsageError(`--map needs "header=field", not "${mapping}"`);
+    }
+    map[header] = field;
+  }
   return {
     newColumns: newColumns === 'all' || newColumns === 'none' ? newColumns : headers,
+    columns: { map, suggestions: values['accept-suggestions'] ? 'accept' : 'ignore' },
     onRowErrors,
     stopAt: stopAt as ImportStopPoint | undefined,
     comment: values.comment,

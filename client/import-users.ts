@@ -1,7 +1,8 @@
 import type { Client, CombinedError, OperationResult } from '@urql/core';
 import { onEnd, pipe, type Source, subscribe } from 'wonka';
 import {
-  ConfirmCustomFieldsDocument,
+  type ColumnDecisionInput,
+  ConfirmColumnsDocument,
   ContinueImportDocument,
   type ErrorPartsFragment,
   ImportErrorsDocument,
@@ -13,6 +14,8 @@ import {
   ImportSessionUpdatedDocument,
   type ImportStage,
   StartImportDocument,
+  UserFieldsDocument,
+  type UserFieldsQuery,
 } from './gql/graphql.js';
 
 /** The session as importUsers sees it: the generated ImportSessionParts fragment. */
@@ -52,6 +55,16 @@ export interface ImportUsersOptions {
    */
   newColumns?: 'all' | 'none' | readonly string[];
   /**
+   * How stage 2 maps columns to existing fields (a required one included, when no header
+   * names it): `map` takes a header to a field's key or label, e.g. `{ 'E-mail': 'Email' }`
+   * (headers the file lacks are skipped); `suggestions: 'accept'` maps each other NEW column
+   * to its best suggestion when that scores at least `minScore` (default 0.85) and the field
+   * is still free; the default `'ignore'` leaves them to `newColumns`. The server remembers
+   * the mappings for the company. A required field still unmapped ends in an ImportUsersError
+   * (reason `refused`, code REQUIRED_FIELD_UNMAPPED) with the session left at stage 2.
+   */
+  columns?: ColumnsPolicy;
+  /**
    * `stop` (default): when rows have errors, throw an ImportUsersError (reason `row-errors`)
    * and leave the session at VALIDATION, where its error report can be read. `skip`: import
    * the valid rows; the rows with errors are skipped.
@@ -81,6 +94,12 @@ export interface ImportUsersOptions {
    * (busy at the next stage), and every update the subscription pushes.
    */
   onProgress?: (session: ImportSession) => void;
+}
+
+export interface ColumnsPolicy {
+  map?: Readonly<Record<string, string>>;
+  suggestions?: 'accept' | 'ignore';
+  minScore?: number;
 }
 
 /**
@@ -276,11 +295,16 @@ async function driveSession(
 
     let payload: ImportSession | ErrorPartsFragment;
     if (session.stage === 'CUSTOM_FIELDS') {
-      const addToDatabase = chooseNewColumns(session, options.newColumns ?? 'none');
+      const fields = requireData(
+        await client.query(UserFieldsDocument, {}, { requestPolicy: 'network-only' }).toPromise(),
+        session.stage,
+        session,
+      ).userFields;
+      const columns = chooseColumns(session, options, fields);
       const result = await client
-        .mutation(ConfirmCustomFieldsDocument, { input: { sessionId: session.id, addToDatabase } })
+        .mutation(ConfirmColumnsDocument, { input: { sessionId: session.id, columns } })
         .toPromise();
-      payload = requireData(result, session.stage, session).confirmCustomFields;
+      payload = requireData(result, session.stage, session).confirmColumns;
     } else {
       const result = await client
         .mutation(ContinueImportDocument, {
@@ -312,6 +336,58 @@ async function driveSession(
     stage: latest.stage,
     session: latest,
   });
+}
+
+/**
+ * Stage 2's decisions by the policies: `columns.map` first, then (if accepted) the best free
+ * suggestion, then `newColumns` for what is left NEW; other NEW columns are ignored.
+ */
+function chooseColumns(
+  session: ImportSession,
+  options: ImportUsersOptions,
+  fields: UserFieldsQuery['userFields'],
+): ColumnDecisionInput[] {
+  const policy = options.columns ?? {};
+  const map = new Map(
+    Object.entries(policy.map ?? {}).map(([header, field]) => [normalizeHeader(header), field]),
+  );
+  const fieldKeyOf = (field: string) =>
+    fields.find((candidate) => candidate.key === field)?.key ??
+    fields.find((candidate) => normalizeHeader(candidate.label) === normalizeHeader(field))?.key ??
+    field;
+  const added = new Set(chooseNewColumns(session, options.newColumns ?? 'none'));
+  const decisions: ColumnDecisionInput[] = [];
+  const used = new Set<string>();
+  for (const column of session.columns) {
+    const mapped = map.get(normalizeHeader(column.header));
+    if (mapped !== undefined) {
+      const fieldKey = fieldKeyOf(mapped);
+      used.add(fieldKey);
+      decisions.push({ header: column.header, action: 'MAP', fieldKey });
+    } else if (column.status !== 'NEW' && column.field) {
+      used.add(column.field.key);
+    }
+  }
+  const minScore = policy.minScore ?? 0.85;
+  for (const column of session.columns) {
+    if (column.status !== 'NEW' || map.has(normalizeHeader(column.header))) continue;
+    const suggestion =
+      policy.suggestions === 'accept'
+        ? column.suggestions.find(
+            (candidate) => candidate.score >= minScore && !used.has(candidate.field.key),
+          )
+        : undefined;
+    if (suggestion) {
+      used.add(suggestion.field.key);
+      decisions.push({ header: column.header, action: 'MAP', fieldKey: suggestion.field.key });
+    } else {
+      decisions.push({
+        header: column.header,
+        action: added.has(column.header) ? 'ADD' : 'IGNORE',
+      });
+    }
+  }
+  return decisions;
 }
 
 /** The headers of the session's NEW columns that the policy adds as custom fields. */

@@ -23,6 +23,7 @@ export {
 export * from './gql/graphql.js';
 export { graphql } from './graphql.js';
 export {
+  type ColumnsPolicy,
   IMPORT_STOP_POINTS,
   type ImportSession,
   type ImportStopPoint,

@@ -59,7 +59,21 @@ export interface ImportColumn {
   columnIndex: number;
   /** The user field key it maps to; null while NEW or when IGNORED. */
   fieldKey: string | null;
-  status: 'MATCHED' | 'NEW' | 'ADDED' | 'IGNORED';
+  /**
+   * MATCHED: found automatically (by the header, or a mapping the company remembered);
+   * MAPPED: the admin mapped it to an existing field at stage 2; ADDED: added as a new custom
+   * field; IGNORED: its values are not imported; NEW: not decided yet.
+   */
+  status: 'MATCHED' | 'MAPPED' | 'NEW' | 'ADDED' | 'IGNORED';
+  /** Why a MATCHED column matched: its header is the field's label, or a remembered mapping. */
+  matchSource?: 'HEADER' | 'REMEMBERED';
+}
+
+/** A stage-2 decision kept on the session, so that a corrected file read again keeps it. */
+export interface ColumnDecision {
+  header: string;
+  status: ImportColumn['status'];
+  fieldKey: string | null;
 }
 
 /** A visible worksheet of an import's file: whether it has the required headers, and which was read. */
@@ -335,6 +349,8 @@ export const importSessions = pgTable(
     failure: jsonb().$type<{ code: string; message: string }>(),
     /** What the staged preview was computed from; the commit recomputes it only if that moved. */
     previewBasis: jsonb('preview_basis').$type<PreviewBasis>(),
+    /** The stage-2 decisions once confirmed; a replaced file's columns are matched with them. */
+    columnDecisions: jsonb('column_decisions').$type<ColumnDecision[]>(),
     /** Lease of the worker process holding the session's background work. */
     leaseOwner: text('lease_owner'),
     leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
@@ -367,6 +383,8 @@ export const importRows = pgTable(
     cells: jsonb().$type<(string | null)[]>().notNull(),
     /** Cells the reader could not read (their `cells` entry is null); null when none. */
     problems: jsonb().$type<ImportCellProblem[]>(),
+    /** The cells as the file had them, once the admin edited the row; null while unedited. */
+    originalCells: jsonb('original_cells').$type<(string | null)[]>(),
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.rowNumber] })],
 );
@@ -439,6 +457,54 @@ export const importUserChanges = pgTable(
     outcome: text(),
   },
   (t) => [primaryKey({ columns: [t.sessionId, t.userId] })],
+);
+
+/**
+ * A company's remembered stage-2 mappings: a header (compared by headerKey: letters and digits,
+ * lower case, without accents) that the admin mapped to a field; the next file with that header
+ * gets it MATCHED.
+ */
+export const columnMappings = pgTable(
+  'column_mappings',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id, { onDelete: 'cascade' }),
+    /** The header as last written in a file. */
+    header: text().notNull(),
+    headerKey: text('header_key').notNull(),
+    /** A built-in field key or a custom field's key. */
+    fieldKey: text('field_key').notNull(),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [unique('column_mappings_company_header_unique').on(t.companyId, t.headerKey)],
+);
+
+export const importEditKind = pgEnum('import_edit_kind', [
+  'UPDATE_ROWS',
+  'REVERT_ROWS',
+  'REPLACE_IN_COLUMN',
+  'REPLACE_FILE',
+]);
+
+/** Who changed an import's staged rows, when, and how much: the audit of in-place fixes. */
+export const importSessionEdits = pgTable(
+  'import_session_edits',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => importSessions.id, { onDelete: 'cascade' }),
+    /** The token that made the change (tokens are revoked, never deleted). */
+    tokenId: uuid('token_id').references(() => apiTokens.id, { onDelete: 'set null' }),
+    kind: importEditKind().notNull(),
+    rowCount: integer('row_count').notNull(),
+    cellCount: integer('cell_count').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('import_session_edits_session_idx').on(t.sessionId, t.createdAt)],
 );
 
 export const mailOutbox = pgTable('mail_outbox', {

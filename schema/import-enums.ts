@@ -8,7 +8,7 @@ export const ImportStageEnum = builder.enumType('ImportStage', {
     UPLOAD: { description: 'Stage 1: the file is uploaded and being read.' },
     CUSTOM_FIELDS: {
       description:
-        'Stage 2: the file has columns that are not user fields yet; confirmCustomFields decides.',
+        'Stage 2, columns: the file has columns no field matched, or a required field no column fills; confirmColumns decides.',
     },
     VALIDATION: { description: 'Stage 3: rows are checked; errors are shown with a report.' },
     REVIEW: { description: 'Stage 4: what will be created, updated or left unchanged.' },

@@ -139,7 +139,7 @@ const FieldChangeRef = builder.objectRef<FieldChange>('FieldChange').implement({
 
 type RowShape = ImportRowView & { session: ImportSession };
 
-const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
+export const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
   description: 'One data row of the file, with what the import does with it.',
   fields: (t) => ({
     rowNumber: t.exposeInt('rowNumber', { description: 'The row number as in the spreadsheet.' }),
@@ -149,8 +149,7 @@ const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
       resolve: (row) =>
         row.session.columns.map((column) => ({
           header: column.header,
-          fieldKey:
-            column.status === 'MATCHED' || column.status === 'ADDED' ? column.fieldKey : null,
+          fieldKey: column.status === 'IGNORED' || column.status === 'NEW' ? null : column.fieldKey,
           value: row.cells[column.columnIndex] ?? null,
           companyId: row.session.companyId,
         })),

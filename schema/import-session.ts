@@ -9,6 +9,7 @@ import {
   NotFoundError,
   RateLimitedError,
   ReportNotAvailableError,
+  RequiredFieldUnmappedError,
   SessionBusyError,
   TooManyFieldsError,
   UnknownHeaderError,
@@ -69,15 +70,21 @@ const ReportKindEnum = builder.enumType('ImportReport', {
 const ColumnStatusEnum = builder.enumType('ImportColumnStatus', {
   description: 'What happens to a column of the file.',
   values: {
-    MATCHED: { description: 'The header matches a user field (ignoring case and spaces).' },
-    NEW: { description: 'No user field has this header; confirmCustomFields decides.' },
+    MATCHED: {
+      description:
+        'Found automatically: the header is a field label (ignoring case and spaces), or a mapping the company remembered (see matchSource).',
+    },
+    MAPPED: { description: 'Mapped by the admin at stage 2 to an existing field.' },
+    NEW: { description: 'No user field matched this header yet; confirmColumns decides.' },
     ADDED: { description: 'Added to the company as a custom field for this import.' },
     IGNORED: { description: 'A new column that was not added: its values are not imported.' },
   },
 });
 
-const ImportColumnRef = builder
-  .objectRef<ImportSession['columns'][number] & { companyId: string }>('ImportColumn')
+export const ImportColumnRef = builder
+  .objectRef<ImportSession['columns'][number] & { companyId: string; session: ImportSession }>(
+    'ImportColumn',
+  )
   .implement({
     description: 'A column of the uploaded sheet and the user field it maps to.',
     fields: (t) => ({
@@ -201,7 +208,8 @@ builder.node(ImportSessionRef, {
     columns: t.field({
       type: [ImportColumnRef],
       description: 'Every non-blank header of the data sheet, in sheet order, with its status.',
-      resolve: (s) => s.columns.map((column) => ({ ...column, companyId: s.companyId })),
+      resolve: (s) =>
+        s.columns.map((column) => ({ ...column, companyId: s.companyId, session: s })),
     }),
     sheets: t.field({
       type: [ImportSheetRef],
@@ -278,7 +286,7 @@ builder.queryFields((t) => ({
   }),
 }));
 
-function sessionId(globalId: string): string {
+export function sessionId(globalId: string): string {
   return localId(globalId, 'ImportSession', 'import session');
 }
 
@@ -286,7 +294,7 @@ function sessionId(globalId: string): string {
  * After a mutation moved a session on: its followers hear of it, and a worker wakes for the
  * background work the change queued (a cancelled session's worker notices on its next write).
  */
-function announceChange(ctx: Context, session: ImportSession): ImportSession {
+export function announceChange(ctx: Context, session: ImportSession): ImportSession {
   ctx.events.publishSessionUpdated(session.id);
   if (session.busy) ctx.importWorker.wake(session.id);
   return session;
@@ -350,6 +358,8 @@ builder.mutationFields((t) => ({
   }),
   confirmCustomFields: t.fieldWithInput({
     type: ImportSessionRef,
+    deprecationReason:
+      'Use confirmColumns: it also maps columns to existing fields (a required one included) and remembers the mappings.',
     description:
       'Stage 2: adds the chosen new columns as custom fields of the company (for all its users) and ignores the other new columns; the import moves on.',
     typeOptions: { description: 'The session and the headers of the new columns to add.' },
@@ -360,6 +370,7 @@ builder.mutationFields((t) => ({
         SessionBusyError,
         UnknownHeaderError,
         NameTakenError,
+        RequiredFieldUnmappedError,
         TooManyFieldsError,
         ...inputErrors,
       ],

@@ -22,3 +22,5 @@ import './import-rows.js';
 import './sync.js';
 import './revert.js';
 import './api-tokens.js';
+import './import-columns.js';
+import './row-edits.js';

@@ -75,9 +75,62 @@ export class SessionBusyError extends AppError {
 
 export class UnknownHeaderError extends AppError {
   readonly code = 'UNKNOWN_HEADER';
-  constructor(readonly headers: string[]) {
+  constructor(
+    readonly headers: string[],
+    which = 'new columns of this import',
+    hint = 'Use headers listed with status NEW.',
+  ) {
     super(
-      `These are not new columns of this import: ${headers.map((header) => JSON.stringify(header)).join(', ')}. Use headers listed with status NEW.`,
+      `These are not ${which}: ${headers.map((header) => JSON.stringify(header)).join(', ')}. ${hint}`,
+    );
+  }
+}
+
+export class FieldMappedTwiceError extends AppError {
+  readonly code = 'FIELD_MAPPED_TWICE';
+  constructor(
+    readonly fieldKey: string,
+    readonly headers: string[],
+  ) {
+    super(
+      `The field ${JSON.stringify(fieldKey)} would be filled by more than one column (${headers.map((header) => JSON.stringify(header)).join(', ')}): map or add it from one column and ignore the others.`,
+    );
+  }
+}
+
+export class RequiredFieldUnmappedError extends AppError {
+  readonly code = 'REQUIRED_FIELD_UNMAPPED';
+  constructor(readonly fieldKeys: string[]) {
+    super(
+      `No column fills the required field${fieldKeys.length > 1 ? 's' : ''} ${fieldKeys.join(', ')}: map a column of the file to ${fieldKeys.length > 1 ? 'each' : 'it'} (see the columns' suggestions), or fix the file and replace it.`,
+    );
+  }
+}
+
+export class InvalidColumnDecisionError extends AppError {
+  readonly code = 'INVALID_COLUMN_DECISION';
+  constructor(
+    readonly header: string,
+    reason: string,
+  ) {
+    super(`Column ${JSON.stringify(header)}: ${reason}`);
+  }
+}
+
+export class RowNotFoundError extends AppError {
+  readonly code = 'ROW_NOT_FOUND';
+  constructor(readonly rowNumbers: number[]) {
+    super(
+      `The file has no data row numbered ${rowNumbers.slice(0, 20).join(', ')}${rowNumbers.length > 20 ? ', …' : ''}: use the row numbers of the session's rows.`,
+    );
+  }
+}
+
+export class EditTooLargeError extends AppError {
+  readonly code = 'EDIT_TOO_LARGE';
+  constructor(readonly limit: number) {
+    super(
+      `One call may change at most ${limit} cells: send the rest in further calls, or use replaceInColumn or replaceImportFile for many rows.`,
     );
   }
 }

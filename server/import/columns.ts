@@ -1,11 +1,12 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { ImportColumn } from '../../drizzle/tables.js';
 
-/** Columns whose values are imported: matched to a field or added as a new custom field. */
+/** Columns whose values are imported: matched or mapped to a field, or added as a new one. */
 export function importedColumns(columns: ImportColumn[]): (ImportColumn & { fieldKey: string })[] {
   return columns.filter(
     (column): column is ImportColumn & { fieldKey: string } =>
-      column.fieldKey !== null && (column.status === 'MATCHED' || column.status === 'ADDED'),
+      column.fieldKey !== null &&
+      (column.status === 'MATCHED' || column.status === 'MAPPED' || column.status === 'ADDED'),
   );
 }
 

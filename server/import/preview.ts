@@ -35,6 +35,11 @@ export interface PreviewOptions {
    * duplicate check that ran beside the ranges is done.
    */
   onlyDuplicates?: boolean;
+  /**
+   * Only these rows, whose previews exist (rows fixed in place, see row-edits.ts); null: all
+   * of the session's. Either way the previews are updated, not inserted.
+   */
+  rowNumbers?: number[] | null;
   /** The company's rules as SQL (groupSql), read once for all the ranges of a step. */
   groups: GroupSql;
 }
@@ -58,7 +63,8 @@ export async function writePreview(
   options: PreviewOptions,
 ): Promise<void> {
   const { groups, range } = options;
-  const firstPreview = options.validate && !options.onlyDuplicates;
+  const firstPreview =
+    options.validate && !options.onlyDuplicates && options.rowNumbers === undefined;
   const rows = firstPreview
     ? sql`select r.session_id, r.row_number, r.cells, r.problems, d.first_email_row, d.first_reference_row,
             null::jsonb as old_errors, null::text as old_action, null::uuid as old_user_id,
@@ -73,7 +79,8 @@ export async function writePreview(
           ${previewsJoinSql(range)}
           ${options.validate ? duplicatesJoinSql() : sql``}
           where r.session_id = ${session.id} ${inRangeSql(sql`r.row_number`, range)}
-            ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}`;
+            ${options.onlyDuplicates ? sql`and d.row_number is not null` : sql``}
+            ${options.rowNumbers ? sql`and r.row_number = any(${sql`${`{${options.rowNumbers.join(',')}}`}::int[]`})` : sql``}`;
   const computed = sql`
     with checked as materialized (
       -- Materialized: the errors are computed once per row, not once per use below.

@@ -12,11 +12,11 @@ import {
   uploadFiles,
 } from '../../drizzle/tables.js';
 import { builtInFields, type UserField } from '../settings/fields.js';
+import { loadColumnMemory, matchFileColumns, requiredHeaderKeys } from './column-mapping.js';
 import { type ReadLimits, WorkbookReadError } from './reader/read-workbook.js';
 import { readWorkbookInWorker } from './reader/reader-thread.js';
 import { analyzeStaged, deleteStagedRows } from './rows.js';
 import type { ImportSession } from './sessions.js';
-import { matchColumns } from './sessions.js';
 import { stageRowsBatch } from './stage-rows.js';
 
 export interface ReadUploadOptions {
@@ -95,6 +95,8 @@ export async function readUpload(
         'The uploaded file is no longer stored. Upload it again.',
       );
     }
+    // Remembered mappings and, for a replaced file, the decisions made for the one before.
+    const memory = await loadColumnMemory(db, session);
     // The reader waits for each batch's insert before sending more: memory stays flat.
     await readWorkbookInWorker(
       path,
@@ -102,12 +104,13 @@ export async function readUpload(
         ...options.limits,
         requiredHeaders: builtInFields.map((field) => field.label),
         sheetName: session.requestedSheet,
+        knownHeaderKeys: requiredHeaderKeys(memory),
       },
       async (event) => {
         if (event.type === 'progress') {
           options.onProgress({ phase: event.phase, done: event.done, total: event.total });
         } else if (event.type === 'header') {
-          columns = matchColumns(event.headers, options.fields);
+          columns = matchFileColumns(event.headers, options.fields, memory);
           sheets = event.sheets;
         } else {
           rowCount += event.batch.count;

@@ -77,6 +77,7 @@ export async function writeSessionReport(
         yield {
           rowNumber: row.rowNumber,
           cells: row.cells,
+          originalCells: row.originalCells,
           action: (row.action ?? 'CREATE') as 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE',
           trainingGroup: row.trainingGroupId ? (groups.get(row.trainingGroupId) ?? null) : null,
         };

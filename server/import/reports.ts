@@ -20,6 +20,8 @@ export interface ImportedUsersReportRow {
   /** Null for a user a SYNC archives: it is in no row of the file. */
   rowNumber: number | null;
   cells: (string | null)[];
+  /** The file's values when the admin edited the row during the import; else null. */
+  originalCells?: (string | null)[] | null;
   action: 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'ARCHIVE';
   trainingGroup: string | null;
 }
@@ -45,6 +47,13 @@ const BAD_CELL_FILL: ExcelJS.Fill = {
   type: 'pattern',
   pattern: 'solid',
   fgColor: { argb: 'FFFFC7CE' },
+};
+
+/** Cells the admin edited during the import: yellow, with the file's value as a note. */
+const EDITED_CELL_FILL: ExcelJS.Fill = {
+  type: 'pattern',
+  pattern: 'solid',
+  fgColor: { argb: 'FFFFEB9C' },
 };
 
 /**
@@ -255,13 +264,15 @@ export async function writeErrorReport(
 /**
  * Writes the report of users to be imported. Sheet "Users"; columns: "Row" (the row's number in
  * the uploaded file), the uploaded columns under their own headers, "Action" (CREATE, UPDATE or
- * UNCHANGED) and "Training group" (blank when none).
+ * UNCHANGED) and "Training group" (blank when none). Cells edited during the import are
+ * filled yellow, with the file's value as their note.
  */
 export async function writeImportedUsersReport(
   output: NodeJS.WritableStream,
   input: ReportInput<ImportedUsersReportRow>,
 ): Promise<void> {
   const { headers } = input;
+  let notesWritten = 0;
   await writeReport(
     output,
     'Users',
@@ -272,12 +283,27 @@ export async function writeImportedUsersReport(
       fittedColumn(TRAINING_GROUP_HEADER),
     ],
     input.rows,
-    (sheet, row) =>
-      sheet.addRow([
+    (sheet, row) => {
+      const added = sheet.addRow([
         row.rowNumber,
         ...uploadedCells(headers, row.cells),
         row.action,
         row.trainingGroup === null ? null : cellText(row.trainingGroup),
-      ]),
+      ]);
+      const original = row.originalCells;
+      if (!original) return added;
+      for (const columnIndex of headers.keys()) {
+        const was = original[columnIndex] ?? null;
+        if (was === (row.cells[columnIndex] ?? null)) continue;
+        // +1 for exceljs's 1-based columns, +1 for the Row column in front.
+        const cell = added.getCell(columnIndex + 2);
+        cell.fill = EDITED_CELL_FILL;
+        if (notesWritten < MAX_CELL_NOTES) {
+          cell.note = cellText(`Edited during the import. The file had: ${was ?? '(blank)'}`);
+          notesWritten += 1;
+        }
+      }
+      return added;
+    },
   );
 }

@@ -81,6 +81,8 @@ export async function listRowErrorsPage(
 export interface ImportRowView {
   rowNumber: number;
   cells: (string | null)[];
+  /** The file's values of a row the admin edited; null while unedited. */
+  originalCells: (string | null)[] | null;
   errors: ImportRowError[];
   action: ImportRowAction | null;
   trainingGroupId: string | null;
@@ -110,6 +112,7 @@ export async function listImportRowsPage(
     .select({
       rowNumber: importRows.rowNumber,
       cells: importRows.cells,
+      originalCells: importRows.originalCells,
       errors: importRowPreviews.errors,
       action: importRowPreviews.action,
       trainingGroupId: importRowPreviews.trainingGroupId,
@@ -137,6 +140,7 @@ export async function listImportRowsPage(
     rows: rows.slice(0, options.limit).map((row) => ({
       rowNumber: row.rowNumber,
       cells: row.cells,
+      originalCells: row.originalCells,
       errors: row.errors ?? [],
       action: row.action as ImportRowAction | null,
       trainingGroupId: row.trainingGroupId,

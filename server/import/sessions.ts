@@ -1,8 +1,15 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { type ImportColumn, importSessions } from '../../drizzle/tables.js';
-import { NotFoundError, SessionBusyError, UnknownHeaderError, WrongStageError } from '../errors.js';
-import { createCustomField, type UserField } from '../settings/fields.js';
+import {
+  NotFoundError,
+  RequiredFieldUnmappedError,
+  SessionBusyError,
+  UnknownHeaderError,
+  WrongStageError,
+} from '../errors.js';
+import { createCustomField } from '../settings/fields.js';
+import { unmappedRequiredFields } from './column-mapping.js';
 import { queuePreviewRefresh } from './preview-basis.js';
 import { deleteStagedRows } from './rows.js';
 import { checkArchiveLimit } from './sync-archive.js';
@@ -111,18 +118,11 @@ export async function listImportSessionsPage(
   return { sessions: rows.slice(0, options.limit), hasNextPage: rows.length > options.limit };
 }
 
-/** Headers to fields: a header matches a field label ignoring case and surrounding spaces. */
-export function matchColumns(headers: string[], fields: UserField[]): ImportColumn[] {
-  const byLabel = new Map(fields.map((field) => [field.label.trim().toLowerCase(), field.key]));
-  return headers.flatMap((header, columnIndex) => {
-    const trimmed = header.trim();
-    if (!trimmed) return [];
-    const fieldKey = byLabel.get(trimmed.toLowerCase()) ?? null;
-    return [{ header: trimmed, columnIndex, fieldKey, status: fieldKey ? 'MATCHED' : 'NEW' }];
-  });
-}
-
-async function lockSession(tx: Database, companyId: string, id: string): Promise<ImportSession> {
+export async function lockSession(
+  tx: Database,
+  companyId: string,
+  id: string,
+): Promise<ImportSession> {
   const [session] = await tx
     .select()
     .from(importSessions)
@@ -132,7 +132,7 @@ async function lockSession(tx: Database, companyId: string, id: string): Promise
   return session;
 }
 
-function assertStage(session: ImportSession, expected: ImportStage[]): void {
+export function assertStage(session: ImportSession, expected: ImportStage[]): void {
   if (!expected.includes(session.stage)) throw new WrongStageError(session.stage, expected);
 }
 
@@ -156,6 +156,11 @@ export async function confirmCustomFields(
         .filter((column) => column.status === 'NEW')
         .map((column) => [column.header.toLowerCase(), column]),
     );
+    // Adding new columns cannot fill a built-in field: mapping one takes confirmColumns.
+    const unmapped = unmappedRequiredFields(session.columns);
+    if (unmapped.length > 0) {
+      throw new RequiredFieldUnmappedError(unmapped.map((field) => field.key));
+    }
     const wanted = [...new Set(addToDatabase.map((header) => header.trim().toLowerCase()))];
     const unknown = wanted.filter((header) => !newColumns.has(header));
     if (unknown.length > 0) {

@@ -5,6 +5,7 @@ import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
 import { type ImportProgress, importSessions, type PreviewBasis } from '../../drizzle/tables.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
 import { failClaimedStep, StaleClaimError } from '../import/claims.js';
+import { needsColumnDecisions } from '../import/column-mapping.js';
 import { commitImport } from '../import/commit.js';
 import { validateRows, writePreview } from '../import/preview.js';
 import { currentUsersVersion } from '../import/preview-basis.js';
@@ -363,10 +364,9 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       });
       pacer.stop();
       await progressWrite;
-      const hasNewColumns = result.columns.some((column) => column.status === 'NEW');
       await updateClaimed(
         session,
-        hasNewColumns
+        needsColumnDecisions(result.columns)
           ? {
               ...released,
               columns: result.columns,

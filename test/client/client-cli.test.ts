@@ -145,7 +145,7 @@ describe('the muster CLI', () => {
     const company = await t.createTestCompany();
     const csv = join(dir, 'export.xlsx');
     await writeFile(csv, 'Email,userName,reference\na@example.com,A,R1\n');
-    const noColumns = await writeWorkbook('no-columns.xlsx', [['Name'], ['A']]);
+    const noColumns = await writeWorkbook('no-columns.xlsx', [['City'], ['Springfield']]);
     const good = await writeWorkbook('good.xlsx', CLIENT_TEST_FILE);
     const port = await closedPort();
 

@@ -286,8 +286,8 @@ describe('importUsers', () => {
       importUsers(
         client,
         await workbook([
-          ['Name', 'Mail'],
-          ['A', 'a@example.com'],
+          ['Phone', 'City'],
+          ['555-0100', 'Springfield'],
         ]),
       ),
     );

@@ -155,11 +155,11 @@ describe('stage 1: upload and read', () => {
     expect(last).toMatchObject({ stage: 'REVIEW', busy: false, rowCount: 1 });
   });
 
-  it('ends FAILED with a clear ImportFailure for a sheet without the required columns, and keeps serving', async () => {
+  it('ends FAILED with a clear ImportFailure for a sheet where no column is recognisable, and keeps serving', async () => {
     const company = await t.createTestCompany();
     const bytes = await workbookBytes([
-      ['Email', 'Name'],
-      ['eve@example.com', 'Eve'],
+      ['Phone', 'City'],
+      ['555-0100', 'Springfield'],
     ]);
     const started = await startImport(company, bytes);
     const { last } = await waitUntilIdle(company, started.id);
@@ -170,6 +170,18 @@ describe('stage 1: upload and read', () => {
     expect(await stagedCells(started.id)).toEqual([]);
     const viewer = await t.request(company.token, '{ viewer { role } }');
     expect(viewer.data?.viewer.role).toBe('ADMIN');
+  });
+
+  it('waits at stage 2 when required columns are missing but others are recognisable', async () => {
+    const company = await t.createTestCompany();
+    const bytes = await workbookBytes([
+      ['Email', 'Name'],
+      ['eve@example.com', 'Eve'],
+    ]);
+    const started = await startImport(company, bytes);
+    const { last } = await waitUntilIdle(company, started.id);
+    expect(last).toMatchObject({ stage: 'CUSTOM_FIELDS', failure: null, rowCount: 1 });
+    expect(await stagedCells(started.id)).toEqual([['eve@example.com', 'Eve']]);
   });
 
   it('ends FAILED with TOO_MANY_ROWS past MAX_ROWS, staging nothing', async () => {

@@ -53,6 +53,9 @@ const HANDLED_SPECIALLY: Record<string, string> = {
   'Mutation.startImport':
     'its file is an Upload, which only a multipart request can carry, and it takes no ID: ' +
     '"imports with the other company\'s headers, emails and references as its own" uploads one',
+  'Mutation.replaceImportFile':
+    'its file is an Upload, which only a multipart request can carry: test/import/row-edits.test.ts ' +
+    '"takes a corrected file into the same session" sends one to another company\'s session',
 };
 
 /**

@@ -67,6 +67,13 @@ export type { SheetSummary } from './sheet-choice.js';
 export interface ReadLimits {
   /** Labels of the required built-in fields, e.g. ['Email', 'userName', 'reference']. */
   requiredHeaders: string[];
+  /**
+   * headerKeys (column-aliases.ts) of every header that stands for a required field: labels,
+   * aliases, remembered mappings. With it, a row that lacks some required headers is still the
+   * header row when it holds one of these (stage 2 maps the rest), and MISSING_COLUMNS means
+   * that no header could be recognised.
+   */
+  knownHeaderKeys?: string[];
   /** Data rows (blank rows do not count). */
   maxRows: number;
   /** Columns of the header row, up to its last non-blank header. */
@@ -208,6 +215,7 @@ class WorkbookRead {
       requestedSheet: this.limits.sheetName,
       requiredHeaders: this.limits.requiredHeaders,
       hiddenCount,
+      mapsColumns: this.limits.knownHeaderKeys !== undefined,
     });
     const sheets = searches.map((search) => ({
       name: search.sheetName,
@@ -294,7 +302,11 @@ class WorkbookRead {
     context: SheetContext,
   ): AsyncGenerator<ReadEvent, HeaderSearch> {
     const parser = new WorksheetParser(sheet.name, context.formats, context);
-    const finder = new HeaderFinder(sheet.name, this.limits.requiredHeaders);
+    const finder = new HeaderFinder(
+      sheet.name,
+      this.limits.requiredHeaders,
+      this.limits.knownHeaderKeys,
+    );
     yield* this.chunks(sheet.entry, parser, () =>
       parser.takeRows().some((row) => finder.offer(row.rowNumber, row.values)),
     );

@@ -1,3 +1,4 @@
+import { headerKey } from '../column-aliases.js';
 import type { CellValue } from './cell-values.js';
 import { isProblem } from './cell-values.js';
 import { columnLetter, formatCount, joinWords, WorkbookReadError } from './errors.js';
@@ -26,6 +27,18 @@ export interface HeaderSearch {
   /** The header row, or the row that came closest when headers are missing (0: no rows). */
   headerRowNumber: number;
   missingHeaders: string[];
+  /**
+   * The row lacks required headers but holds one the company's fields are known by (an alias,
+   * a remembered mapping): it is the header row all the same, and stage 2 maps the rest.
+   */
+  recognized?: boolean;
+  /** Non-blank cells of the row: one is a title or a note, more look like headers. */
+  headerCount?: number;
+}
+
+/** The row can be the header row: it has every required header, or a recognised one. */
+function qualifies(search: HeaderSearch): boolean {
+  return search.missingHeaders.length === 0 || search.recognized === true;
 }
 
 /** Follows a sheet's first rows, one `offer` a row, until the header row is found. */
@@ -33,10 +46,14 @@ export class HeaderFinder {
   private seenRows = 0;
   private best: HeaderSearch;
 
+  private readonly knownHeaderKeys: Set<string> | null;
+
   constructor(
     private readonly sheetName: string,
     private readonly requiredHeaders: string[],
+    knownHeaderKeys?: string[],
   ) {
+    this.knownHeaderKeys = knownHeaderKeys ? new Set(knownHeaderKeys) : null;
     this.best = { sheetName, headerRowNumber: 0, missingHeaders: requiredHeaders };
   }
 
@@ -46,13 +63,26 @@ export class HeaderFinder {
     if (texts.every((text) => text === null)) return false;
     this.seenRows += 1;
     const missingHeaders = findMissingHeaders(texts, this.requiredHeaders);
+    const known = this.knownHeaderKeys;
+    const recognized =
+      missingHeaders.length > 0 &&
+      known !== null &&
+      texts.some((text) => text !== null && known.has(headerKey(text)));
+    const search: HeaderSearch = {
+      sheetName: this.sheetName,
+      headerRowNumber: rowNumber,
+      missingHeaders,
+      recognized,
+      headerCount: texts.filter((text) => text !== null).length,
+    };
     if (
       this.best.headerRowNumber === 0 ||
+      qualifies(search) ||
       missingHeaders.length < this.best.missingHeaders.length
     ) {
-      this.best = { sheetName: this.sheetName, headerRowNumber: rowNumber, missingHeaders };
+      this.best = search;
     }
-    return missingHeaders.length === 0 || this.seenRows >= HEADER_SEARCH_ROWS;
+    return qualifies(search) || this.seenRows >= HEADER_SEARCH_ROWS;
   }
 
   get result(): HeaderSearch {
@@ -83,7 +113,13 @@ function findMissingHeaders(texts: (string | null)[], requiredHeaders: string[])
  */
 export function chooseSheet(
   searches: (HeaderSearch & { active: boolean })[],
-  options: { requestedSheet?: string | null; requiredHeaders: string[]; hiddenCount: number },
+  options: {
+    requestedSheet?: string | null;
+    requiredHeaders: string[];
+    hiddenCount: number;
+    /** Set when stage 2 can map missing required headers (see HeaderSearch.recognized). */
+    mapsColumns?: boolean;
+  },
 ): HeaderSearch {
   if (options.requestedSheet) {
     const wanted = options.requestedSheet;
@@ -97,11 +133,16 @@ export function chooseSheet(
         { requestedSheet: wanted, sheetNames: searches.map((search) => search.sheetName) },
       );
     }
-    if (named.missingHeaders.length > 0) throw missingColumns(named, options.requiredHeaders);
+    if (!qualifies(named)) throw missingColumns(named, options.requiredHeaders);
     return named;
   }
-  const qualifying = searches.filter((search) => search.missingHeaders.length === 0);
-  const chosen = qualifying.find((search) => search.active) ?? qualifying[0];
+  const complete = searches.filter((search) => search.missingHeaders.length === 0);
+  const recognized = searches.filter(qualifies);
+  const chosen =
+    complete.find((search) => search.active) ??
+    complete[0] ??
+    recognized.find((search) => search.active) ??
+    recognized[0];
   if (chosen) return chosen;
   // The sheet that came closest (fewest missing, earliest on ties) is the one the admin meant.
   const closest = searches.reduce<HeaderSearch | undefined>(
@@ -109,6 +150,13 @@ export function chooseSheet(
       !best || search.missingHeaders.length < best.missingHeaders.length ? search : best,
     undefined,
   );
+  if (options.mapsColumns && closest && (closest.headerCount ?? 0) > 1) {
+    throw new WorkbookReadError(
+      'MISSING_COLUMNS',
+      `No column of the sheet "${closest.sheetName}" (row ${closest.headerRowNumber}) could be recognised as ${joinWords(options.requiredHeaders)}: name at least one of them as a column.`,
+      { sheetName: closest.sheetName, headerRowNumber: closest.headerRowNumber },
+    );
+  }
   if (closest && closest.missingHeaders.length < options.requiredHeaders.length) {
     throw missingColumns(closest, options.requiredHeaders);
   }

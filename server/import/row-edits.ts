@@ -1,0 +1,428 @@
+import { eq, type SQL, sql } from 'drizzle-orm';
+import { type Database, queryRows } from '../../drizzle/client.js';
+import { importSessionEdits, importSessions } from '../../drizzle/tables.js';
+import {
+  EditTooLargeError,
+  RowNotFoundError,
+  SessionBusyError,
+  UnknownHeaderError,
+} from '../errors.js';
+import { groupSql } from './assign-groups.js';
+import { cellSql, columnOf } from './columns.js';
+import { writePreview } from './preview.js';
+import { deleteStagedRows } from './rows.js';
+import { assertStage, type ImportSession, lockSession } from './sessions.js';
+import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
+import { countRows, emailKeySql, findDuplicateRows } from './validate.js';
+
+/** A list of row numbers as one parameter (drizzle spreads a JS array into a tuple). */
+export function intArraySql(numbers: number[]): SQL {
+  return sql`${`{${numbers.map((number) => Math.trunc(number)).join(',')}}`}::int[]`;
+}
+
+/** A list of texts as one parameter, whatever they hold. */
+function textArraySql(texts: string[]): SQL {
+  return sql`array(select jsonb_array_elements_text(${JSON.stringify(texts)}::text::jsonb))`;
+}
+
+/** Stages at which staged rows can be fixed: errors shown, or the review. */
+export const EDITABLE_STAGES: ImportSession['stage'][] = ['VALIDATION', 'REVIEW'];
+
+/** Cells one updateImportRows call may change, and rows one revertImportRows may restore. */
+export const MAX_EDITED_CELLS = 1000;
+/** Longest value a cell may be given (a custom field's limit is 1,000 characters). */
+export const MAX_CELL_LENGTH = 10_000;
+/**
+ * Past this many changed rows, a replace revalidates the whole file (findDuplicateRows and one
+ * preview pass) rather than the touched rows and the rows sharing their keys.
+ */
+const WHOLE_FILE_REVALIDATION_ROWS = 5000;
+
+export interface Editor {
+  companyId: string;
+  tokenId: string;
+}
+
+export interface RowEdit {
+  rowNumber: number;
+  values: { header: string; value: string | null }[];
+}
+
+/** What an edit did, to answer with: the session after it and the rows it changed. */
+export interface EditResult {
+  session: ImportSession;
+  rowCount: number;
+  cellCount: number;
+}
+
+const sameHeader = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** A blank cell is null, as the reader stages it. */
+const cellValue = (value: string | null) => (value === null || value.trim() === '' ? null : value);
+
+async function lockEditable(tx: Database, editor: Editor, sessionId: string) {
+  const session = await lockSession(tx, editor.companyId, sessionId);
+  assertStage(session, EDITABLE_STAGES);
+  if (session.busy) throw new SessionBusyError(session.stage);
+  return session;
+}
+
+function columnIndexOf(session: ImportSession, headers: string[]): Map<string, number> {
+  const indexes = new Map<string, number>();
+  const unknown: string[] = [];
+  for (const header of headers) {
+    const column = session.columns.find((candidate) => sameHeader(candidate.header, header));
+    if (column) indexes.set(header, column.columnIndex);
+    else unknown.push(header);
+  }
+  if (unknown.length > 0) {
+    throw new UnknownHeaderError(
+      [...new Set(unknown)],
+      'columns of this file',
+      "Use the headers listed in the session's columns.",
+    );
+  }
+  return indexes;
+}
+
+interface RowKeys {
+  emails: string[];
+  references: string[];
+}
+
+/** The email keys and references of some staged rows, to recheck the rows sharing them. */
+async function keysOf(
+  tx: Database,
+  session: ImportSession,
+  rowNumbers: number[],
+): Promise<RowKeys> {
+  const email = columnOf(session.columns, 'email');
+  const reference = columnOf(session.columns, 'reference');
+  const rows = await queryRows<{ email_key: string | null; reference: string | null }>(
+    tx,
+    sql`select ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
+        from import_rows r
+        where r.session_id = ${session.id} and r.row_number = any(${intArraySql(rowNumbers)})`,
+  );
+  return {
+    emails: rows.flatMap((row) => (row.email_key === null ? [] : [row.email_key])),
+    references: rows.flatMap((row) => (row.reference === null ? [] : [row.reference])),
+  };
+}
+
+/**
+ * Validates the changed rows again, with every row that shares an email or reference with
+ * them before or after the change (their DUPLICATE_IN_FILE may come or go), and updates the
+ * session's counts. One pass over the file's keys finds those rows; only they are previewed
+ * again. Many changed rows: the whole file, as validation does it.
+ */
+async function revalidate(
+  tx: Database,
+  session: ImportSession,
+  rowNumbers: number[],
+  before: RowKeys,
+): Promise<ImportSession> {
+  const groups = await groupSql(tx, session);
+  if (rowNumbers.length > WHOLE_FILE_REVALIDATION_ROWS) {
+    await findDuplicateRows(tx, session);
+    await writePreview(tx, session, { validate: true, groups, rowNumbers: null });
+  } else if (rowNumbers.length > 0) {
+    const after = await keysOf(tx, session, rowNumbers);
+    const emails = [...new Set([...before.emails, ...after.emails])];
+    const references = [...new Set([...before.references, ...after.references])];
+    const email = columnOf(session.columns, 'email');
+    const reference = columnOf(session.columns, 'reference');
+    const affected = await queryRows<{ row_number: number }>(
+      tx,
+      sql`select r.row_number from import_rows r
+          where r.session_id = ${session.id}
+            and (r.row_number = any(${intArraySql(rowNumbers)})
+              or ${emailKeySql(cellSql(email))} = any(${textArraySql(emails)})
+              or ${cellSql(reference)} = any(${textArraySql(references)}))`,
+    );
+    const affectedRows = affected.map((row) => row.row_number);
+    await tx.execute(
+      sql`delete from import_row_duplicates
+          where session_id = ${session.id} and row_number = any(${intArraySql(affectedRows)})`,
+    );
+    // The first row of each key among all the file's rows, as findDuplicateRows has it.
+    await tx.execute(sql`
+      insert into import_row_duplicates (session_id, row_number, first_email_row, first_reference_row)
+      with keyed as materialized (
+        select r.row_number, ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
+        from import_rows r
+        where r.session_id = ${session.id}
+          and (${emailKeySql(cellSql(email))} = any(${textArraySql(emails)})
+            or ${cellSql(reference)} = any(${textArraySql(references)}))
+      ),
+      first_emails as (
+        select email_key, min(row_number) as first_row from keyed
+        where email_key = any(${textArraySql(emails)}) group by email_key having count(*) > 1
+      ),
+      first_references as (
+        select reference, min(row_number) as first_row from keyed
+        where reference = any(${textArraySql(references)}) group by reference having count(*) > 1
+      )
+      select ${session.id}::uuid, k.row_number,
+        nullif(e.first_row, k.row_number), nullif(f.first_row, k.row_number)
+      from keyed k
+      left join first_emails e on e.email_key = k.email_key
+      left join first_references f on f.reference = k.reference
+      where k.row_number = any(${intArraySql(affectedRows)})
+        and (e.first_row <> k.row_number or f.first_row <> k.row_number)`);
+    await writePreview(tx, session, { validate: true, groups, rowNumbers: affectedRows });
+  }
+  const counts = await countRows(tx, session.id);
+  const [updated] = await tx
+    .update(importSessions)
+    .set({ validRowCount: counts.valid, invalidRowCount: counts.invalid, updatedAt: sql`now()` })
+    .where(eq(importSessions.id, session.id))
+    .returning();
+  return updated as ImportSession;
+}
+
+async function audit(
+  tx: Database,
+  editor: Editor,
+  sessionId: string,
+  kind: (typeof importSessionEdits.$inferInsert)['kind'],
+  rowCount: number,
+  cellCount: number,
+) {
+  await tx.insert(importSessionEdits).values({
+    sessionId,
+    tokenId: editor.tokenId,
+    kind,
+    rowCount,
+    cellCount,
+  });
+}
+
+/**
+ * Sets cells of staged rows (by row number and header) at VALIDATION or REVIEW, and validates
+ * them again at once (see revalidate). The file's own values are kept to revert to. All or
+ * nothing: an unknown row or header changes no cell.
+ */
+export async function updateImportRows(
+  db: Database,
+  editor: Editor,
+  sessionId: string,
+  edits: RowEdit[],
+): Promise<EditResult> {
+  const cellCount = edits.reduce((sum, edit) => sum + edit.values.length, 0);
+  if (cellCount > MAX_EDITED_CELLS) throw new EditTooLargeError(MAX_EDITED_CELLS);
+  return db.transaction(async (tx) => {
+    const session = await lockEditable(tx, editor, sessionId);
+    const indexes = columnIndexOf(
+      session,
+      edits.flatMap((edit) => edit.values.map((value) => value.header)),
+    );
+    // Several edits of one row apply in order.
+    const changes = new Map<number, Map<number, string | null>>();
+    for (const edit of edits) {
+      const row = changes.get(edit.rowNumber) ?? new Map<number, string | null>();
+      for (const { header, value } of edit.values) {
+        row.set(indexes.get(header) as number, cellValue(value));
+      }
+      changes.set(edit.rowNumber, row);
+    }
+    const rowNumbers = [...changes.keys()];
+    const current = await queryRows<{ row_number: number; cells: (string | null)[] }>(
+      tx,
+      sql`select row_number, cells from import_rows
+          where session_id = ${session.id} and row_number = any(${intArraySql(rowNumbers)})
+          for update`,
+    );
+    const missing = rowNumbers.filter(
+      (number) => !current.some((row) => row.row_number === number),
+    );
+    if (missing.length > 0) throw new RowNotFoundError(missing.sort((a, b) => a - b));
+    const before = await keysOf(tx, session, rowNumbers);
+    const updated = current.map((row) => {
+      const cells = [...row.cells];
+      for (const [index, value] of changes.get(row.row_number) ?? []) {
+        while (cells.length <= index) cells.push(null);
+        cells[index] = value;
+      }
+      return { row_number: row.row_number, cells };
+    });
+    // The file's values stay in original_cells; a row edited back to them is unedited again.
+    await tx.execute(sql`
+      update import_rows r
+      set original_cells = case when x.cells = coalesce(r.original_cells, r.cells) then null
+                                else coalesce(r.original_cells, r.cells) end,
+          cells = x.cells
+      from jsonb_to_recordset(${JSON.stringify(updated)}::text::jsonb) as x(row_number int, cells jsonb)
+      where r.session_id = ${session.id} and r.row_number = x.row_number`);
+    const revalidated = await revalidate(tx, session, rowNumbers, before);
+    await audit(tx, editor, session.id, 'UPDATE_ROWS', rowNumbers.length, cellCount);
+    return { session: revalidated, rowCount: rowNumbers.length, cellCount };
+  });
+}
+
+/**
+ * Gives edited rows back the file's values and validates them again. Rows never edited are
+ * left as they are; a row number the file does not have is an error.
+ */
+export async function revertImportRows(
+  db: Database,
+  editor: Editor,
+  sessionId: string,
+  rowNumbers: number[],
+): Promise<EditResult> {
+  if (rowNumbers.length > MAX_EDITED_CELLS) throw new EditTooLargeError(MAX_EDITED_CELLS);
+  const wanted = [...new Set(rowNumbers)];
+  return db.transaction(async (tx) => {
+    const session = await lockEditable(tx, editor, sessionId);
+    const found = await queryRows<{ row_number: number; edited: boolean }>(
+      tx,
+      sql`select row_number, original_cells is not null as edited from import_rows
+          where session_id = ${session.id} and row_number = any(${intArraySql(wanted)})
+          for update`,
+    );
+    const missing = wanted.filter((number) => !found.some((row) => row.row_number === number));
+    if (missing.length > 0) throw new RowNotFoundError(missing.sort((a, b) => a - b));
+    const edited = found.filter((row) => row.edited).map((row) => row.row_number);
+    const before = await keysOf(tx, session, edited);
+    const restored = await queryRows<{ cells: number }>(
+      tx,
+      sql`with reverted as (
+            select row_number, cells as edited_cells from import_rows
+            where session_id = ${session.id} and row_number = any(${intArraySql(edited)})
+          )
+          update import_rows r
+          set cells = r.original_cells, original_cells = null
+          from reverted v
+          where r.session_id = ${session.id} and r.row_number = v.row_number
+          returning (
+            select count(*)::int from jsonb_array_elements(r.cells) with ordinality o(cell, i)
+            where o.cell is distinct from v.edited_cells -> (o.i::int - 1)
+          ) as cells`,
+    );
+    const cellCount = restored.reduce((sum, row) => sum + row.cells, 0);
+    const revalidated = await revalidate(tx, session, edited, before);
+    await audit(tx, editor, session.id, 'REVERT_ROWS', edited.length, cellCount);
+    return { session: revalidated, rowCount: edited.length, cellCount };
+  });
+}
+
+/**
+ * Replaces `find` with `replace` in every cell of one column (literal text, case-sensitive),
+ * in one statement over the staged rows, then validates the changed rows again. A cell left
+ * blank becomes empty.
+ */
+export async function replaceInColumn(
+  db: Database,
+  editor: Editor,
+  sessionId: string,
+  input: { header: string; find: string; replace: string },
+): Promise<EditResult> {
+  return db.transaction(async (tx) => {
+    const session = await lockEditable(tx, editor, sessionId);
+    const index = columnIndexOf(session, [input.header]).get(input.header) as number;
+    const path = `{${index}}`;
+    const matching = sql`r.session_id = ${session.id}
+      and strpos(r.cells ->> ${index}::int, ${input.find}::text) > 0`;
+    // The keys before the change, unless so many rows change that the whole file is checked.
+    const email = columnOf(session.columns, 'email');
+    const reference = columnOf(session.columns, 'reference');
+    const keyed = await queryRows<{ email_key: string | null; reference: string | null }>(
+      tx,
+      sql`select ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
+          from import_rows r where ${matching}
+          limit ${WHOLE_FILE_REVALIDATION_ROWS + 1}`,
+    );
+    const before: RowKeys = {
+      emails: keyed.flatMap((row) => (row.email_key === null ? [] : [row.email_key])),
+      references: keyed.flatMap((row) => (row.reference === null ? [] : [row.reference])),
+    };
+    const changed = await queryRows<{ row_number: number }>(
+      tx,
+      sql`with touched as (
+            select r.row_number, r.cells,
+              nullif(btrim(replace(r.cells ->> ${index}::int, ${input.find}::text, ${input.replace}::text)), '') as replaced
+            from import_rows r
+            where ${matching}
+          )
+          update import_rows r
+          set original_cells = case when new_cells.cells = coalesce(r.original_cells, t.cells) then null
+                                    else coalesce(r.original_cells, t.cells) end,
+              cells = new_cells.cells
+          from touched t,
+            lateral (select jsonb_set(t.cells, ${path}::text[], coalesce(to_jsonb(t.replaced), 'null'::jsonb)) as cells) new_cells
+          where r.session_id = ${session.id} and r.row_number = t.row_number
+          returning r.row_number`,
+    );
+    const rowNumbers = changed.map((row) => row.row_number);
+    const revalidated = await revalidate(tx, session, rowNumbers, before);
+    await audit(tx, editor, session.id, 'REPLACE_IN_COLUMN', rowNumbers.length, rowNumbers.length);
+    return { session: revalidated, rowCount: rowNumbers.length, cellCount: rowNumbers.length };
+  });
+}
+
+/**
+ * A corrected file into the same session: stored like startImport's, then read again from
+ * stage 1, matching its columns with the decisions confirmed at stage 2 (no second stage 2
+ * unless the new file has columns they do not cover). The old file's rows and edits go.
+ */
+export async function replaceImportFile(
+  db: Database,
+  editor: Editor,
+  sessionId: string,
+  upload: UploadToStore,
+): Promise<ImportSession> {
+  const stored = await storeUpload(db, upload);
+  try {
+    return await db.transaction(async (tx) => {
+      const session = await lockSession(tx, editor.companyId, sessionId);
+      assertStage(session, ['CUSTOM_FIELDS', ...EDITABLE_STAGES]);
+      if (session.busy) throw new SessionBusyError(session.stage);
+      const decisions =
+        session.columnDecisions ??
+        session.columns
+          .filter((column) => column.status !== 'NEW')
+          .map(({ header, status, fieldKey }) => ({ header, status, fieldKey }));
+      await deleteStagedRows(tx, [session.id]);
+      const [updated] = await tx
+        .update(importSessions)
+        .set({
+          uploadFileId: stored.id,
+          fileName: stored.fileName,
+          fileSize: stored.size,
+          columnDecisions: decisions,
+          columns: [],
+          rowCount: 0,
+          validRowCount: 0,
+          invalidRowCount: 0,
+          previewBasis: null,
+          stage: 'UPLOAD',
+          step: 'READ',
+          busy: true,
+          progress: { phase: 'QUEUED', done: 0, total: null },
+          updatedAt: sql`now()`,
+        })
+        .where(eq(importSessions.id, session.id))
+        .returning();
+      await audit(tx, editor, session.id, 'REPLACE_FILE', 0, 0);
+      if (session.uploadFileId) await deleteUpload(tx, session.uploadFileId);
+      return updated as ImportSession;
+    });
+  } catch (error) {
+    await deleteUpload(db, stored.id);
+    throw error;
+  }
+}
+
+export type ImportSessionEdit = typeof importSessionEdits.$inferSelect;
+
+/** The session's audit of fixes, oldest first. */
+export async function listSessionEdits(
+  db: Database,
+  sessionId: string,
+): Promise<ImportSessionEdit[]> {
+  return db
+    .select()
+    .from(importSessionEdits)
+    .where(eq(importSessionEdits.sessionId, sessionId))
+    .orderBy(importSessionEdits.createdAt, importSessionEdits.id);
+}
