@@ -254,9 +254,11 @@ export type ConfirmCustomFieldsMutationVariables = Exact<{
 
 export type ConfirmCustomFieldsMutation = { confirmCustomFields:
     | { __typename: 'ImportSession', id: string, stage: ImportStage, busy: boolean, fileName: string, fileSize: number, comment: string | null, createdAt: string, updatedAt: string, rowCount: number, validRowCount: number, invalidRowCount: number, progress: { phase: string, processed: number, total: number | null, percent: number | null }, columns: Array<{ header: string, columnIndex: number, status: ImportColumnStatus, field: { key: string, label: string } | null }>, failure: { code: string, message: string } | null, result: { created: number, updated: number, unchanged: number, skipped: number } | null }
+    | { __typename: 'InvalidInputError', code: string, message: string }
     | { __typename: 'NameTakenError', code: string, message: string }
     | { __typename: 'NotFoundError', code: string, message: string }
     | { __typename: 'SessionBusyError', code: string, message: string }
+    | { __typename: 'TooManyFieldsError', code: string, message: string }
     | { __typename: 'UnknownHeaderError', headers: Array<string>, code: string, message: string }
     | { __typename: 'WrongStageError', code: string, message: string }
    };
@@ -394,6 +396,8 @@ type ErrorParts_ReportNotAvailableError_Fragment = { __typename: 'ReportNotAvail
 
 type ErrorParts_SessionBusyError_Fragment = { __typename: 'SessionBusyError', code: string, message: string };
 
+type ErrorParts_TooManyFieldsError_Fragment = { __typename: 'TooManyFieldsError', code: string, message: string };
+
 type ErrorParts_UnknownFieldError_Fragment = { __typename: 'UnknownFieldError', code: string, message: string };
 
 type ErrorParts_UnknownHeaderError_Fragment = { __typename: 'UnknownHeaderError', code: string, message: string };
@@ -413,6 +417,7 @@ export type ErrorPartsFragment =
   | ErrorParts_RateLimitedError_Fragment
   | ErrorParts_ReportNotAvailableError_Fragment
   | ErrorParts_SessionBusyError_Fragment
+  | ErrorParts_TooManyFieldsError_Fragment
   | ErrorParts_UnknownFieldError_Fragment
   | ErrorParts_UnknownHeaderError_Fragment
   | ErrorParts_WrongStageError_Fragment
@@ -429,6 +434,7 @@ export type CreateCustomFieldMutation = { createCustomField:
     | { __typename: 'CustomField', id: string, key: string, label: string }
     | { __typename: 'InvalidInputError', code: string, message: string }
     | { __typename: 'NameTakenError', code: string, message: string }
+    | { __typename: 'TooManyFieldsError', code: string, message: string }
    };
 
 export type RenameCustomFieldMutationVariables = Exact<{
