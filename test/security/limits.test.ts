@@ -170,7 +170,8 @@ describe('subscriptions per token', () => {
     expect(wsMessages.filter((message) => message.type === 'error')).toEqual([]);
 
     const refused = openSse(company.viewerToken, id);
-    await refused.ended;
+    // Bounded: a refused subscription answers at once and ends its stream.
+    await Promise.race([refused.ended, sleep(15_000)]);
     expect(refused.events.join('')).toContain('TOO_MANY_SUBSCRIPTIONS');
     // Another token of the same company is not held back.
     const other = openSse(company.token, id);
