@@ -156,9 +156,13 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
       }
       const auth = checked ?? (token ? await tokens.authenticate(token) : null);
       if (!auth) throw authenticationError('The API token is not valid or was revoked.');
+      // Over HTTP, from the Host only when it names this server; `yoga.fetch` in process
+      // (no socket) keeps its URL's origin, graphql-ws passes the one it checked.
       const origin = req
         ? originOfRequest(req.headers.host, req.socket)
-        : ((initial as { origin?: string }).origin ?? 'http://localhost');
+        : request
+          ? new URL(request.url).origin
+          : ((initial as { origin?: string }).origin ?? 'http://localhost');
       const publicUrl = config.PUBLIC_URL ?? origin;
       return {
         db,

@@ -26,6 +26,8 @@ export interface Exit {
 
 export interface ServerProcess {
   name: string;
+  /** The server's process id (with `npmStart`, npm's). */
+  pid: number;
   /** "http://127.0.0.1:<port>", from the "Muster is listening on" log line. */
   url: string;
   /** Everything the process wrote to stdout and stderr so far. */
@@ -210,6 +212,7 @@ export async function startServerProcess(
       url = match[1];
       return {
         name,
+        pid: child.pid as number,
         url,
         logs: () => output,
         stdout: () => stdout,
