@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../../drizzle/client.js';
 import { type ImportColumn, importRowPreviews, users } from '../../drizzle/tables.js';
 import { groupSql } from '../../server/import/assign-groups.js';
+import { copyImportRows } from '../../server/import/load-rows.js';
 import { validateRows, writePreview } from '../../server/import/preview.js';
 import { createImportSession } from '../../server/import/sessions.js';
-import { copyImportRows } from '../../server/import/stage-rows.js';
-import { countRows, findDuplicateRows, nfcSql } from '../../server/import/validate.js';
+import { countRows, findDuplicateRows, nfcSql } from '../../server/import/validation.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
 import { createTestDatabase } from '../support/database.js';
 
