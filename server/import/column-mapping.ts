@@ -28,8 +28,8 @@ import {
   headerKey,
   languageName,
 } from './column-aliases.js';
-import { assertStage, type ImportSession, lockSession } from './sessions.js';
-import { EMAIL_PATTERN } from './validate.js';
+import { EMAIL_PATTERN } from './validation.js';
+import { assertStage, type ImportSession, lockSession } from './workflow.js';
 
 /** What the admin decides for one column at stage 2. */
 export type ColumnAction = 'MATCHED' | 'MAP' | 'ADD' | 'IGNORE';

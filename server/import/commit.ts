@@ -7,7 +7,6 @@ import {
   type PreviewBasis,
 } from '../../drizzle/tables.js';
 import { groupSql } from './assign-groups.js';
-import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, holdPreviewBasis, previewHolds } from './preview-basis.js';
@@ -20,7 +19,8 @@ import {
   type RowRange,
 } from './row-ranges.js';
 import { archiveLeavers } from './sync-archive.js';
-import { nfcSql } from './validate.js';
+import { nfcSql } from './validation.js';
+import { StaleClaimError } from './workflow.js';
 
 export interface CommitTarget {
   id: string;

@@ -11,14 +11,14 @@ import {
   type RangePace,
   type RowRange,
 } from './row-ranges.js';
-import { analyzeStaged } from './rows.js';
+import { analyzeLoaded } from './rows.js';
 import {
   countRows,
   duplicatesJoinSql,
   emailKeySql,
   findDuplicateRows,
   rowErrorsSql,
-} from './validate.js';
+} from './validation.js';
 
 export interface PreviewOptions {
   /** Only these rows; without it, all of the session's. */
@@ -174,7 +174,7 @@ export async function validateRows(
   if (!pace) {
     await findDuplicateRows(db, session);
     await writePreview(db, session, { validate: true, groups });
-    await analyzeStaged(db, 'import_row_previews');
+    await analyzeLoaded(db, 'import_row_previews');
   } else {
     let duplicatesChecked = false;
     const lanes = () => (duplicatesChecked ? (options.lanes ?? 1) : 1);
@@ -195,7 +195,7 @@ export async function validateRows(
     ]);
     if (ranged.status === 'rejected') throw ranged.reason;
     if (duplicates.status === 'rejected') throw duplicates.reason;
-    await analyzeStaged(db, 'import_row_previews');
+    await analyzeLoaded(db, 'import_row_previews');
     await writePreview(db, session, { validate: true, groups, onlyDuplicates: true });
   }
   return countRows(db, session.id);

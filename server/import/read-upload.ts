@@ -13,11 +13,11 @@ import {
 } from '../../drizzle/tables.js';
 import { builtInFields, type UserField } from '../settings/fields.js';
 import { loadColumnMemory, matchFileColumns, requiredHeaderKeys } from './column-mapping.js';
+import { loadRowsBatch } from './load-rows.js';
 import { type ReadLimits, WorkbookReadError } from './reader/read-workbook.js';
 import { readWorkbookInWorker } from './reader/reader-thread.js';
-import { analyzeStaged, deleteStagedRows } from './rows.js';
+import { analyzeLoaded, deleteLoadedRows } from './rows.js';
 import type { ImportSession } from './sessions.js';
-import { stageRowsBatch } from './stage-rows.js';
 
 export interface ReadUploadOptions {
   fields: UserField[];
@@ -76,7 +76,7 @@ export async function readUpload(
   session: ImportSession,
   options: ReadUploadOptions,
 ): Promise<ReadUploadResult> {
-  await deleteStagedRows(db, [session.id]);
+  await deleteLoadedRows(db, [session.id]);
   const { uploadFileId } = session;
   const path = join(tmpdir(), `muster-${session.id}-${randomBytes(4).toString('hex')}.xlsx`);
   const preparing: ImportProgress = { phase: 'INFLATING', done: 0, total: session.fileSize };
@@ -114,7 +114,7 @@ export async function readUpload(
           sheets = event.sheets;
         } else {
           rowCount += event.batch.count;
-          await stageRowsBatch(db, session, event.batch);
+          await loadRowsBatch(db, session, event.batch);
         }
       },
       options.signal,
@@ -123,6 +123,6 @@ export async function readUpload(
     await rm(path, { force: true });
   }
   // Autovacuum gets to the rows just staged later; validation needs statistics now.
-  await analyzeStaged(db, 'import_rows');
+  await analyzeLoaded(db, 'import_rows');
   return { columns, rowCount, sheets };
 }

@@ -2,12 +2,12 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import { importSessions, type RevertResult, type UserImage } from '../../drizzle/tables.js';
 import { AppError, NotFoundError, SessionBusyError, WrongStageError } from '../errors.js';
-import { StaleClaimError } from './claims.js';
 import { cellSql, columnOf } from './columns.js';
 import { bumpUsersVersion } from './preview-basis.js';
 import type { ImportSession } from './sessions.js';
 import { archiveCandidatesSql, type SyncTarget } from './sync-archive.js';
-import { emailKeySql } from './validate.js';
+import { emailKeySql } from './validation.js';
+import { StaleClaimError } from './workflow.js';
 
 /** A user's values as an image (UserImage), from `users` aliased `u`. */
 const imageSql = sql`jsonb_build_object('email', u.email, 'userName', u.user_name,

@@ -10,10 +10,10 @@ import {
 import { groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { writePreview } from './preview.js';
-import { deleteStagedRows } from './rows.js';
-import { assertStage, type ImportSession, lockSession } from './sessions.js';
+import { deleteLoadedRows } from './rows.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
-import { countRows, emailKeySql, findDuplicateRows } from './validate.js';
+import { countRows, emailKeySql, findDuplicateRows } from './validation.js';
+import { assertStage, type ImportSession, lockSession } from './workflow.js';
 
 /** A list of row numbers as one parameter (drizzle spreads a JS array into a tuple). */
 export function intArraySql(numbers: number[]): SQL {
@@ -382,7 +382,7 @@ export async function replaceImportFile(
         session.columns
           .filter((column) => column.status !== 'NEW')
           .map(({ header, status, fieldKey }) => ({ header, status, fieldKey }));
-      await deleteStagedRows(tx, [session.id]);
+      await deleteLoadedRows(tx, [session.id]);
       const [updated] = await tx
         .update(importSessions)
         .set({

@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import {
+  type ImportColumn,
   type ImportRowError,
   importRowDuplicates,
   importRowPreviews,
@@ -9,7 +10,6 @@ import {
 } from '../../drizzle/tables.js';
 import type { UserField } from '../settings/fields.js';
 import { importedColumns } from './columns.js';
-import type { ImportSession } from './sessions.js';
 
 export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'SKIP';
 
@@ -24,7 +24,7 @@ export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'S
  * this takes 27 ms; at the default target (30,000 rows) 210 ms, which was the longest silence
  * of an import (the bench: 314 ms after the read's last progress).
  */
-export async function analyzeStaged(
+export async function analyzeLoaded(
   db: Database,
   table: 'import_rows' | 'import_row_previews',
 ): Promise<void> {
@@ -38,7 +38,7 @@ export async function analyzeStaged(
  * Deletes the sessions' staged rows and what was computed from them (previews, duplicates):
  * a preview must never outlive its row, or a restaged file would show the old file's.
  */
-export async function deleteStagedRows(db: Database, sessionIds: string[]): Promise<void> {
+export async function deleteLoadedRows(db: Database, sessionIds: string[]): Promise<void> {
   if (sessionIds.length === 0) return;
   await db.delete(importRowPreviews).where(inArray(importRowPreviews.sessionId, sessionIds));
   await db.delete(importRowDuplicates).where(inArray(importRowDuplicates.sessionId, sessionIds));
@@ -166,7 +166,7 @@ export interface FieldChange {
 
 /** What an UPDATE changes, field by field: blank cells change nothing; the email is the key. */
 export function rowChanges(
-  session: ImportSession,
+  session: { columns: ImportColumn[] },
   row: ImportRowView,
   fields: UserField[],
 ): FieldChange[] {

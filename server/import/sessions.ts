@@ -1,31 +1,24 @@
-import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, or } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { type ImportColumn, importSessions } from '../../drizzle/tables.js';
-import {
-  NotFoundError,
-  RequiredFieldUnmappedError,
-  SessionBusyError,
-  UnknownHeaderError,
-  WrongStageError,
-} from '../errors.js';
+import { RequiredFieldUnmappedError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField } from '../settings/fields.js';
 import { unmappedRequiredFields } from './column-mapping.js';
 import { queuePreviewRefresh } from './preview-basis.js';
-import { deleteStagedRows } from './rows.js';
 import { checkArchiveLimit } from './sync-archive.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
+import {
+  assertStage,
+  CONTINUE_FROM,
+  cancelSession,
+  type ImportSession,
+  type ImportStage,
+  lockSession,
+  queueStep,
+} from './workflow.js';
 
-export type ImportSession = typeof importSessions.$inferSelect;
-export type ImportStage = ImportSession['stage'];
-
-/** Stages before the commit: an import there can still be cancelled. */
-export const CANCELLABLE_STAGES: ImportStage[] = [
-  'UPLOAD',
-  'CUSTOM_FIELDS',
-  'VALIDATION',
-  'REVIEW',
-  'GROUP_ASSIGNMENT',
-];
+export type { ImportSession, ImportStage } from './workflow.js';
+export { CANCELLABLE_STAGES } from './workflow.js';
 
 /**
  * Stores the upload as it streams in (see storeUpload: checked, in pieces) and creates the
@@ -118,24 +111,6 @@ export async function listImportSessionsPage(
   return { sessions: rows.slice(0, options.limit), hasNextPage: rows.length > options.limit };
 }
 
-export async function lockSession(
-  tx: Database,
-  companyId: string,
-  id: string,
-): Promise<ImportSession> {
-  const [session] = await tx
-    .select()
-    .from(importSessions)
-    .where(and(eq(importSessions.companyId, companyId), eq(importSessions.id, id)))
-    .for('update');
-  if (!session) throw new NotFoundError('import session', id);
-  return session;
-}
-
-export function assertStage(session: ImportSession, expected: ImportStage[]): void {
-  if (!expected.includes(session.stage)) throw new WrongStageError(session.stage, expected);
-}
-
 /**
  * Stage 2: creates the chosen new columns as company custom fields (for all users of the
  * company) and ignores the other new columns. Then the session moves on to validation.
@@ -150,7 +125,6 @@ export async function confirmCustomFields(
   return db.transaction(async (tx) => {
     const session = await lockSession(tx, companyId, sessionId);
     assertStage(session, ['CUSTOM_FIELDS']);
-    if (session.busy) throw new SessionBusyError(session.stage);
     const newColumns = new Map(
       session.columns
         .filter((column) => column.status === 'NEW')
@@ -181,33 +155,9 @@ export async function confirmCustomFields(
       const fieldKey = addedKeys.get(column.header.toLowerCase());
       return fieldKey ? { ...column, fieldKey, status: 'ADDED' } : { ...column, status: 'IGNORED' };
     });
-    const [updated] = await tx
-      .update(importSessions)
-      .set({ columns, ...queuedStep('VALIDATION', 'VALIDATE') })
-      .where(eq(importSessions.id, sessionId))
-      .returning();
-    return updated as ImportSession;
+    return queueStep(tx, session, { stage: 'VALIDATION', step: 'VALIDATE' }, { columns });
   });
 }
-
-function queuedStep(stage: ImportStage, step: ImportSession['step']) {
-  return {
-    stage,
-    step,
-    busy: true,
-    progress: { phase: 'QUEUED', done: 0, total: null },
-    updatedAt: new Date(),
-  };
-}
-
-/** Where `continueImport` goes from each stage, and the background step that gets it there. */
-const CONTINUE_FROM: Partial<
-  Record<ImportStage, { stage: ImportStage; step: ImportSession['step'] }>
-> = {
-  VALIDATION: { stage: 'REVIEW', step: 'REVIEW' },
-  REVIEW: { stage: 'GROUP_ASSIGNMENT', step: 'ASSIGN' },
-  GROUP_ASSIGNMENT: { stage: 'GROUP_ASSIGNMENT', step: 'COMMIT' },
-};
 
 /**
  * Moves on from `fromStage` (the stage the caller saw): from VALIDATION with the valid rows
@@ -230,17 +180,11 @@ export async function continueImport(
     if (session.stage !== fromStage || !next) {
       throw new WrongStageError(session.stage, next ? [fromStage] : Object.keys(CONTINUE_FROM));
     }
-    if (session.busy) throw new SessionBusyError(session.stage);
     const archiveAcknowledged = await checkArchiveLimit(tx, session, {
       acknowledgeArchive: sync.acknowledgeArchive,
       limitPercent: sync.archiveLimitPercent,
     });
-    const [updated] = await tx
-      .update(importSessions)
-      .set({ ...queuedStep(next.stage, next.step), archiveAcknowledged })
-      .where(eq(importSessions.id, sessionId))
-      .returning();
-    return updated as ImportSession;
+    return queueStep(tx, session, next, { archiveAcknowledged });
   });
 }
 
@@ -253,34 +197,5 @@ export async function requestGroupReassignment(db: Database, companyId: string):
   return queuePreviewRefresh(db, companyId, ['GROUP_ASSIGNMENT']);
 }
 
-/**
- * A session ended by cancellation. Bumping the attempt makes a worker still busy with it fail
- * its next write.
- */
-export const CANCELLED = {
-  stage: 'CANCELLED',
-  busy: false,
-  progress: null,
-  attempt: sql`${importSessions.attempt} + 1`,
-  leaseOwner: null,
-  leaseExpiresAt: null,
-} as const;
-
-/** Ends an import before its commit; staged rows go at once, no user is changed. */
-export async function cancelImport(
-  db: Database,
-  companyId: string,
-  sessionId: string,
-): Promise<ImportSession> {
-  return db.transaction(async (tx) => {
-    const session = await lockSession(tx, companyId, sessionId);
-    assertStage(session, CANCELLABLE_STAGES);
-    const [updated] = await tx
-      .update(importSessions)
-      .set({ ...CANCELLED, updatedAt: new Date() })
-      .where(eq(importSessions.id, sessionId))
-      .returning();
-    await deleteStagedRows(tx, [sessionId]);
-    return updated as ImportSession;
-  });
-}
+/** Ends an import before its commit; loaded rows go at once, no user is changed. */
+export const cancelImport = cancelSession;

@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import type { User } from '../settings/users.js';
 import { cellSql, columnOf } from './columns.js';
 import type { ImportSession } from './sessions.js';
-import { emailKeySql } from './validate.js';
+import { emailKeySql } from './validation.js';
 
 /** What a SYNC needs to know of its session to find the users it archives. */
 export interface SyncTarget {

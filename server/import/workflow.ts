@@ -1,11 +1,65 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { companies, importSessions, type PreviewBasis } from '../../drizzle/tables.js';
+import {
+  companies,
+  type ImportProgress,
+  importSessions,
+  type PreviewBasis,
+} from '../../drizzle/tables.js';
+import { NotFoundError, SessionBusyError, WrongStageError } from '../errors.js';
 import { PREVIEW_REFRESH_STEP, previewHolds } from './preview-basis.js';
-import type { ImportSession } from './sessions.js';
+import { deleteLoadedRows } from './rows.js';
 
+/**
+ * The import workflow as one state machine. A session is at a wizard *stage* (what the admin
+ * sees); while `busy`, a background *step* runs for it. Every change of stage or step is one
+ * of the transitions below, in one place:
+ *
+ *   queue    an admin's action (or a change of rules or users) hands the session to a step
+ *   start    a worker claims a queued step (the worker: FOR UPDATE SKIP LOCKED, attempt + 1)
+ *   release  a step ends and the session waits for the admin, maybe at a new stage
+ *   fail     a step ends the session FAILED and drops its loaded rows
+ *   complete the commit ends the session COMPLETED (in the commit's own transaction)
+ *   cancel   the admin or retention ends the session CANCELLED
+ *
+ * A worker's transitions hold only while its claim (the session's attempt) is current: each is
+ * one statement or one transaction that checks it, so a process that lost its lease can never
+ * overwrite the one that took over.
+ */
+
+export type ImportSession = typeof importSessions.$inferSelect;
+export type ImportStage = ImportSession['stage'];
+export type ImportStep = ImportSession['step'];
 type SessionValues = Partial<typeof importSessions.$inferInsert>;
-type Step = ImportSession['step'];
+
+/** Stages an import ends at: nothing more happens to it. */
+export const ENDED_STAGES = [
+  'COMPLETED',
+  'CANCELLED',
+  'FAILED',
+  'REVERTED',
+] as const satisfies readonly ImportStage[];
+
+/** Stages before the commit: an import there can still be cancelled. */
+export const CANCELLABLE_STAGES = [
+  'UPLOAD',
+  'CUSTOM_FIELDS',
+  'VALIDATION',
+  'REVIEW',
+  'GROUP_ASSIGNMENT',
+] as const satisfies readonly ImportStage[];
+
+export function isEnded(stage: ImportStage): boolean {
+  return (ENDED_STAGES as readonly ImportStage[]).includes(stage);
+}
+
+/** Where `continueImport` goes from each stage, and the background step that gets it there. */
+export const CONTINUE_FROM: Partial<Record<ImportStage, { stage: ImportStage; step: ImportStep }>> =
+  {
+    VALIDATION: { stage: 'REVIEW', step: 'REVIEW' },
+    REVIEW: { stage: 'GROUP_ASSIGNMENT', step: 'ASSIGN' },
+    GROUP_ASSIGNMENT: { stage: 'GROUP_ASSIGNMENT', step: 'COMMIT' },
+  };
 
 /** A process's claim on a session's background work: valid while `attempt` is current. */
 export interface Claim {
@@ -13,19 +67,45 @@ export interface Claim {
   attempt: number;
 }
 
-/** A step's work is done and nothing follows until the admin acts. */
+/**
+ * The claim is no longer current: the session was cancelled, or another process took the
+ * work over after this one's lease ran out (a paused or slow process). Nothing was written.
+ */
+export class StaleClaimError extends Error {
+  override readonly name = 'StaleClaimError';
+  constructor(readonly sessionId: string) {
+    super(`The claim on import session ${sessionId} is no longer current.`);
+  }
+}
+
+/** release: a step's work is done and nothing follows until the admin acts. */
 export const RELEASED = { busy: false, progress: null, leaseOwner: null, leaseExpiresAt: null };
 
-/** Hands the session on to a background step (a worker claims it again at once). */
-export function queued(step: Step) {
+/** queue: hands the session on to a background step (a worker claims it at once). */
+export function queued(step: ImportStep) {
   return {
     busy: true,
     step,
-    progress: { phase: 'QUEUED' as const, done: 0, total: null },
+    progress: { phase: 'QUEUED', done: 0, total: null } satisfies ImportProgress,
     leaseOwner: null,
     leaseExpiresAt: null,
   };
 }
+
+/** complete: the commit's last write, checked against the claim by the commit itself. */
+export const COMPLETED = { ...RELEASED, stage: 'COMPLETED' } as const;
+
+/**
+ * cancel: bumping the attempt makes a worker still busy with the session fail its next write.
+ */
+export const CANCELLED = {
+  stage: 'CANCELLED',
+  busy: false,
+  progress: null,
+  attempt: sql`${importSessions.attempt} + 1`,
+  leaseOwner: null,
+  leaseExpiresAt: null,
+} as const;
 
 /** Writes to the session only while the claim is current; false when it is not. */
 export async function updateClaimed(
@@ -42,12 +122,12 @@ export async function updateClaimed(
 }
 
 /**
- * Ends a step that computed the preview from `basis`, with `values` (its stage, counts):
- * released when the basis still holds, else queued again to recompute what moved, in one
- * transaction under the claim. A rule or user change that landed while the step ran found the
- * session busy and queued nothing: this is where it is caught. The company row is locked
- * first, as a user change locks it (bumpUsersVersion) before it queues idle sessions: one that
- * is in flight finishes first and is seen here, one that comes after finds the session idle.
+ * release, for a step that computed the preview from `basis`, with `values` (its stage,
+ * counts): released when the basis still holds, else queued again to recompute what moved,
+ * in one transaction under the claim. A rule or user change that landed while the step ran
+ * found the session busy and queued nothing: this is where it is caught. The company row is
+ * locked first, as a user change locks it (bumpUsersVersion) before it queues idle sessions:
+ * one in flight finishes first and is seen here, one that comes after finds the session idle.
  * Returns false when the claim is no longer current (nothing written).
  */
 export async function releasePreviewStep(
@@ -82,5 +162,97 @@ export async function releasePreviewStep(
       })
       .where(eq(importSessions.id, claim.id));
     return true;
+  });
+}
+
+/**
+ * fail: the session becomes FAILED and loses its loaded rows, in one transaction, but only
+ * while the claim is current: a stale process must not delete the rows that the process now
+ * owning the session has loaded. Returns false when the claim was stale.
+ */
+export async function failClaimedStep(
+  db: Database,
+  claim: Claim,
+  failure: { code: string; message: string },
+  values: SessionValues = {},
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [current] = await tx
+      .select({ id: importSessions.id })
+      .from(importSessions)
+      .where(and(eq(importSessions.id, claim.id), eq(importSessions.attempt, claim.attempt)))
+      .for('update');
+    if (!current) return false;
+    await deleteLoadedRows(tx, [claim.id]);
+    await tx
+      .update(importSessions)
+      .set({ ...values, ...RELEASED, stage: 'FAILED', failure, updatedAt: new Date() })
+      .where(eq(importSessions.id, claim.id));
+    return true;
+  });
+}
+
+/** Hands the session back at once (shutdown), instead of after its lease runs out. */
+export async function handBack(db: Database, claim: Claim): Promise<void> {
+  await db
+    .update(importSessions)
+    .set({ leaseOwner: null, leaseExpiresAt: null })
+    .where(and(eq(importSessions.id, claim.id), eq(importSessions.attempt, claim.attempt)));
+}
+
+/** Locks an admin's session for a transition (FOR UPDATE), within the company. */
+export async function lockSession(
+  tx: Database,
+  companyId: string,
+  id: string,
+): Promise<ImportSession> {
+  const [session] = await tx
+    .select()
+    .from(importSessions)
+    .where(and(eq(importSessions.companyId, companyId), eq(importSessions.id, id)))
+    .for('update');
+  if (!session) throw new NotFoundError('import session', id);
+  return session;
+}
+
+export function assertStage(session: ImportSession, expected: readonly ImportStage[]): void {
+  if (!expected.includes(session.stage)) throw new WrongStageError(session.stage, [...expected]);
+}
+
+/**
+ * queue, for an admin's action on a locked, idle session: moves it to `stage` with `step`
+ * to run, with `values` beside (new columns).
+ */
+export async function queueStep(
+  tx: Database,
+  session: ImportSession,
+  next: { stage: ImportStage; step: ImportStep },
+  values: SessionValues = {},
+): Promise<ImportSession> {
+  if (session.busy) throw new SessionBusyError(session.stage);
+  const [updated] = await tx
+    .update(importSessions)
+    .set({ ...values, stage: next.stage, ...queued(next.step), updatedAt: new Date() })
+    .where(eq(importSessions.id, session.id))
+    .returning();
+  return updated as ImportSession;
+}
+
+/** cancel, for an admin: ends an import before its commit; its loaded rows go at once. */
+export async function cancelSession(
+  db: Database,
+  companyId: string,
+  sessionId: string,
+): Promise<ImportSession> {
+  return db.transaction(async (tx) => {
+    const session = await lockSession(tx, companyId, sessionId);
+    assertStage(session, CANCELLABLE_STAGES);
+    const [updated] = await tx
+      .update(importSessions)
+      .set({ ...CANCELLED, updatedAt: new Date() })
+      .where(eq(importSessions.id, sessionId))
+      .returning();
+    await deleteLoadedRows(tx, [sessionId]);
+    return updated as ImportSession;
   });
 }

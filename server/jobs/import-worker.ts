@@ -4,7 +4,6 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
 import { type ImportProgress, importSessions, type PreviewBasis } from '../../drizzle/tables.js';
 import { assignGroups, groupSql } from '../import/assign-groups.js';
-import { failClaimedStep, StaleClaimError } from '../import/claims.js';
 import { needsColumnDecisions } from '../import/column-mapping.js';
 import { commitImport } from '../import/commit.js';
 import { validateRows, writePreview } from '../import/preview.js';
@@ -13,9 +12,16 @@ import { readUpload } from '../import/read-upload.js';
 import { WorkbookReadError } from '../import/reader/read-workbook.js';
 import { revertImport } from '../import/revert.js';
 import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
-import { deleteStagedRows } from '../import/rows.js';
 import type { ImportSession } from '../import/sessions.js';
-import { releasePreviewStep } from '../import/workflow.js';
+import {
+  failClaimedStep,
+  handBack,
+  queued,
+  RELEASED,
+  releasePreviewStep,
+  StaleClaimError,
+  updateClaimed as updateClaimedSession,
+} from '../import/workflow.js';
 import type { Config } from '../infrastructure/config.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
 import { currentRequestId, type Logger } from '../infrastructure/logger.js';
@@ -144,18 +150,14 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     return session ?? null;
   }
 
-  /** Writes to the session only while this claim is current; false when it is not. */
+  /** Writes to the session only while this claim is current (and tells its followers). */
   async function updateClaimed(
     session: ImportSession,
     values: Partial<typeof importSessions.$inferInsert>,
   ): Promise<boolean> {
-    const updated = await db
-      .update(importSessions)
-      .set({ ...values, updatedAt: new Date() })
-      .where(and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)))
-      .returning({ id: importSessions.id });
-    if (updated.length > 0) publish(session.id);
-    return updated.length > 0;
+    const updated = await updateClaimedSession(db, session, values);
+    if (updated) publish(session.id);
+    return updated;
   }
 
   async function renewLease(session: ImportSession): Promise<boolean> {
@@ -167,15 +169,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     return renewed.length > 0;
   }
 
-  const released = { busy: false, progress: null, leaseOwner: null, leaseExpiresAt: null };
-  /** Hands the session on to its next background step (claimed again at once). */
-  const queued = (step: ImportSession['step']) => ({
-    busy: true,
-    step,
-    progress: { phase: 'QUEUED', done: 0, total: null },
-    leaseOwner: null,
-    leaseExpiresAt: null,
-  });
+  const released = RELEASED;
 
   /**
    * Stage 3: validation, which also computes the rest of the preview (actions, users, groups)
@@ -387,13 +381,19 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       await progressWrite.catch(() => {});
       if (abort.signal.aborted) throw new LostClaimError();
       if (!(error instanceof WorkbookReadError)) throw error;
-      await deleteStagedRows(db, [session.id]);
-      await updateClaimed(session, {
-        ...released,
-        stage: 'FAILED',
-        rowCount: 0,
-        failure: { code: error.code, message: error.message },
-      });
+      // Checked against the claim with the rows' deletion: a stale process must not delete
+      // the rows of the one that took over.
+      if (
+        !(await failClaimedStep(
+          db,
+          session,
+          { code: error.code, message: error.message },
+          { rowCount: 0 },
+        ))
+      ) {
+        throw new LostClaimError();
+      }
+      publish(session.id);
     }
   }
 
@@ -455,14 +455,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       if (error instanceof LostClaimError || error instanceof StaleClaimError) {
         end = stopped ? 'handed_back' : 'interrupted';
         // On shutdown, hand the session back at once instead of after the lease runs out.
-        if (stopped) {
-          await db
-            .update(importSessions)
-            .set({ leaseOwner: null, leaseExpiresAt: null })
-            .where(
-              and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)),
-            );
-        }
+        if (stopped) await handBack(db, session);
         return;
       }
       end = 'error';

@@ -2,10 +2,8 @@ import { and, eq, exists, inArray, isNotNull, lt, not, notInArray } from 'drizzl
 import type { Database } from '../../drizzle/client.js';
 import { importSessions, uploadFiles } from '../../drizzle/tables.js';
 import { purgeExpiredRateLimits } from '../http/rate-limit.js';
-import { deleteStagedRows } from '../import/rows.js';
-import { CANCELLED } from '../import/sessions.js';
-
-const ENDED_STAGES = ['COMPLETED', 'CANCELLED', 'FAILED', 'REVERTED'] as const;
+import { deleteLoadedRows } from '../import/rows.js';
+import { CANCELLED, ENDED_STAGES } from '../import/workflow.js';
 
 /**
  * Age after which an upload no session names is an orphan: its request ended long ago (Node
@@ -51,7 +49,7 @@ export async function purgeOldImports(
   if (ended.length > 0) {
     const sessionIds = ended.map((session) => session.id);
     await db.transaction(async (tx) => {
-      await deleteStagedRows(tx, sessionIds);
+      await deleteLoadedRows(tx, sessionIds);
       await tx
         .update(importSessions)
         .set({ uploadFileId: null })

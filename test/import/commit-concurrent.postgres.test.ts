@@ -2,8 +2,8 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../drizzle/client.js';
 import { importSessions } from '../../drizzle/tables.js';
-import { StaleClaimError } from '../../server/import/claims.js';
 import { commitImport } from '../../server/import/commit.js';
+import { StaleClaimError } from '../../server/import/workflow.js';
 import { sessionReadyToCommit, userCount } from '../support/commit-fixtures.js';
 import { createTestDatabase } from '../support/database.js';
 

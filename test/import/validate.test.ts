@@ -3,10 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../../drizzle/client.js';
 import { type ImportColumn, importRowPreviews, users } from '../../drizzle/tables.js';
 import { groupSql } from '../../server/import/assign-groups.js';
+import { copyImportRows } from '../../server/import/load-rows.js';
 import { validateRows, writePreview } from '../../server/import/preview.js';
 import { createImportSession } from '../../server/import/sessions.js';
-import { copyImportRows } from '../../server/import/stage-rows.js';
-import { countRows, findDuplicateRows, nfcSql } from '../../server/import/validate.js';
+import { countRows, findDuplicateRows, nfcSql } from '../../server/import/validation.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
 import { createTestDatabase } from '../support/database.js';
 
@@ -179,6 +179,39 @@ describe('validateRows', () => {
       expect(actions).toEqual(['CREATE', ...Array.from({ length: 8 }, () => 'SKIP')]);
     },
   );
+
+  // A row that fails its own checks is not imported: a later valid row with its email or
+  // reference is no duplicate of it.
+  it.each<{ how: Validation }>([
+    { how: 'at once' },
+    { how: 'in ranges of 2' },
+    { how: 'in ranges of 1, two at once' },
+    { how: 'duplicate check last' },
+  ])('leaves invalid rows out of the duplicate check, $how', async ({ how }) => {
+    const { codes, actions } = await errorCodes(
+      [
+        ['İnga@example.com', 'Inga', 'R-INGA'],
+        ['inga@example.com', 'Inga', 'R-INGA'],
+        ['bo@example.com', null, 'R-BO'],
+        ['BO@example.com', 'Bo', 'R-BO'],
+        ['cy@example.com', 'Cy', 'R-CY'],
+        ['CY@example.com', 'Cy again', 'R-CY2'],
+        ['cy@example.com', 'Cy', 'R-CY'],
+      ],
+      undefined,
+      how,
+    );
+    expect(codes).toEqual([
+      ['INVALID_EMAIL'],
+      [],
+      ['REQUIRED'],
+      [],
+      [],
+      ['DUPLICATE_IN_FILE'],
+      ['DUPLICATE_IN_FILE', 'DUPLICATE_IN_FILE'],
+    ]);
+    expect(actions).toEqual(['SKIP', 'CREATE', 'SKIP', 'CREATE', 'CREATE', 'SKIP', 'SKIP']);
+  });
 });
 
 describe('nfcSql', () => {

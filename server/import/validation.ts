@@ -64,16 +64,19 @@ function errorSql(
 /**
  * Duplicates in the file, the one check that needs every row at once: in one statement,
  * records in import_row_duplicates each staged row whose email key or reference an earlier row
- * has, with that first row. The first row wins; later ones name it. It only writes that table,
- * so it can run beside the range-by-range statements that check and preview the rows, on
- * another connection; `rowErrorsSql` reads it.
+ * has, with that first row. The first row wins; later ones name it. A row that fails its own
+ * checks (ownErrorsSql) takes no part: it is not imported, so it must not make a later valid
+ * row with its email or reference a duplicate. The email key is the one the users' unique
+ * index folds with (emailKeySql: the database's lower()). It only writes that table, so it can
+ * run beside the range-by-range statements that check and preview the rows, on another
+ * connection; `rowErrorsSql` reads it.
  *
  * The keys are computed once (a materialized CTE), grouped by hashing to find the keys that
- * repeat and their first rows, and each row is joined to those. As two window sorts of every
- * row it took 10.5-10.8 s at a million rows with 64 MB to sort in (spilling 213 MB to disk;
- * an INSERT's query runs without parallel workers); this form 3.8-6.0 s with Postgres's
- * default 4 MB, its hashing spilling in partitions that fit. Timed with psql, alternating, on
- * a staged session of the bench's million-row file.
+ * repeat, and only the rows with such a key are checked (most files have none: the checks
+ * would cost every row a regex match) and grouped again. As two window sorts of every row it
+ * took 10.5-10.8 s at a million rows with 64 MB to sort in (spilling 213 MB to disk; an
+ * INSERT's query runs without parallel workers); the hashing form 3.8-6.0 s with Postgres's
+ * default 4 MB, its hashing spilling in partitions that fit.
  */
 export async function findDuplicateRows(
   db: Database,
@@ -90,23 +93,70 @@ export async function findDuplicateRows(
         from import_rows r
         where r.session_id = ${session.id}
       ),
+      repeated_email_keys as (
+        select email_key from keyed where email_key is not null
+        group by email_key having count(*) > 1
+      ),
+      repeated_reference_keys as (
+        select reference from keyed where reference is not null
+        group by reference having count(*) > 1
+      ),
+      candidates as materialized (
+        select k.* from keyed k
+        join import_rows r on r.session_id = ${session.id} and r.row_number = k.row_number
+        where (k.email_key in (select email_key from repeated_email_keys)
+            or k.reference in (select reference from repeated_reference_keys))
+          and ${ownErrorsSql(session.columns)} is null
+      ),
       repeated_emails as (
-        select email_key, min(row_number) as first_row from keyed
+        select email_key, min(row_number) as first_row from candidates
         where email_key is not null
         group by email_key having count(*) > 1
       ),
       repeated_references as (
-        select reference, min(row_number) as first_row from keyed
+        select reference, min(row_number) as first_row from candidates
         where reference is not null
         group by reference having count(*) > 1
       )
       select ${session.id}::uuid, k.row_number,
         nullif(e.first_row, k.row_number), nullif(f.first_row, k.row_number)
-      from keyed k
+      from candidates k
       left join repeated_emails e on e.email_key = k.email_key
       left join repeated_references f on f.reference = k.reference
       where e.first_row <> k.row_number or f.first_row <> k.row_number`);
   });
+}
+
+/**
+ * A staged row `r`'s own checks, each a jsonb error or null: required cells, email syntax,
+ * lengths. What it cannot know alone (duplicates, taken references) is in rowErrorsSql.
+ */
+function ownChecksSql(columns: ImportColumn[]): SQL[] {
+  const email = columnOf(columns, 'email');
+  const userName = columnOf(columns, 'userName');
+  const reference = columnOf(columns, 'reference');
+  // A cell the reader could not read is blank in `cells`: its own error says why, not REQUIRED.
+  const required = (column: ImportColumn) =>
+    sql`case when ${cellSql(column)} is null and ${problemAt(column)} is null then ${errorSql(column, 'REQUIRED', sql`${`${column.header} is required.`}::text`)} end`;
+  // The value kept with the error is cut at the limit: previews must not copy long texts.
+  const tooLong = (column: ImportColumn, max: number) =>
+    sql`case when length(${cellSql(column)}) > ${max}::int then ${errorSql(column, 'TOO_LONG', sql`${`${column.header} is longer than ${max} characters.`}::text`, sql`left(${cellSql(column)}, ${max}::int)`)} end`;
+  return [
+    required(email),
+    sql`case when ${cellSql(email)} is not null and length(${cellSql(email)}) <= ${MAX_LENGTH.email}::int and ${invalidEmailSql(cellSql(email))}
+      then ${errorSql(email, 'INVALID_EMAIL', sql`${cellSql(email)} || ' is not a valid email address.'`)} end`,
+    tooLong(email, MAX_LENGTH.email),
+    required(userName),
+    tooLong(userName, MAX_LENGTH.userName),
+    required(reference),
+    tooLong(reference, MAX_LENGTH.reference),
+    ...customColumns(columns).map((column) => tooLong(column, MAX_LENGTH.custom)),
+  ];
+}
+
+/** A staged row `r`'s own errors as jsonb, null when it passes them all. */
+function ownErrorsSql(columns: ImportColumn[]): SQL {
+  return sql`nullif(to_jsonb(array_remove(array[${sql.join(ownChecksSql(columns), sql`, `)}]::jsonb[], null)), '[]'::jsonb)`;
 }
 
 /**
@@ -126,25 +176,8 @@ export function duplicatesJoinSql(): SQL {
  */
 export function rowErrorsSql(session: { companyId: string; columns: ImportColumn[] }): SQL {
   const email = columnOf(session.columns, 'email');
-  const userName = columnOf(session.columns, 'userName');
   const reference = columnOf(session.columns, 'reference');
-  // A cell the reader could not read is blank in `cells`: its own error says why, not REQUIRED.
-  const required = (column: ImportColumn) =>
-    sql`case when ${cellSql(column)} is null and ${problemAt(column)} is null then ${errorSql(column, 'REQUIRED', sql`${`${column.header} is required.`}::text`)} end`;
-  // The value kept with the error is cut at the limit: previews must not copy long texts.
-  const tooLong = (column: ImportColumn, max: number) =>
-    sql`case when length(${cellSql(column)}) > ${max}::int then ${errorSql(column, 'TOO_LONG', sql`${`${column.header} is longer than ${max} characters.`}::text`, sql`left(${cellSql(column)}, ${max}::int)`)} end`;
-  const ownChecks = [
-    required(email),
-    sql`case when ${cellSql(email)} is not null and length(${cellSql(email)}) <= ${MAX_LENGTH.email}::int and ${invalidEmailSql(cellSql(email))}
-      then ${errorSql(email, 'INVALID_EMAIL', sql`${cellSql(email)} || ' is not a valid email address.'`)} end`,
-    tooLong(email, MAX_LENGTH.email),
-    required(userName),
-    tooLong(userName, MAX_LENGTH.userName),
-    required(reference),
-    tooLong(reference, MAX_LENGTH.reference),
-    ...customColumns(session.columns).map((column) => tooLong(column, MAX_LENGTH.custom)),
-  ];
+  const ownChecks = ownChecksSql(session.columns);
   const duplicates = [
     sql`case when r.first_email_row is not null then ${errorSql(email, 'DUPLICATE_IN_FILE', sql`'The email ' || ${cellSql(email)} || ' is already in row ' || r.first_email_row || '; only that row is imported.'`)} end`,
     sql`case when r.first_reference_row is not null then ${errorSql(reference, 'DUPLICATE_IN_FILE', sql`'The reference ' || ${cellSql(reference)} || ' is already in row ' || r.first_reference_row || '; only that row is imported.'`)} end`,

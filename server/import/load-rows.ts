@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
-import { type Claim, StaleClaimError } from './claims.js';
 import { type RowsBatch, type StagedRow, toRowsBatch } from './reader/rows-batch.js';
+import { type Claim, StaleClaimError } from './workflow.js';
 
 /**
- * Stages a batch of rows for a claimed session in one statement (StaleClaimError, and nothing
+ * Loads a batch of rows for a claimed session in one statement (StaleClaimError, and nothing
  * staged, once the claim is no longer current): Postgres takes the rows from the batch's JSON
  * text (`jsonb_array_elements`). Never one statement per row: row-by-row inserts are ~26×
  * slower and hit the bind-parameter limit. It inserts only while the claim is current,
@@ -18,7 +18,7 @@ import { type RowsBatch, type StagedRow, toRowsBatch } from './reader/rows-batch
  * statement runs on PGlite, which used COPY FROM '/dev/blob' before (CSV written row by row
  * on the main thread).
  */
-export async function stageRowsBatch(db: Database, claim: Claim, batch: RowsBatch): Promise<void> {
+export async function loadRowsBatch(db: Database, claim: Claim, batch: RowsBatch): Promise<void> {
   if (batch.count === 0) return;
   const [staged] = await queryRows<{ rows: number }>(
     db,
@@ -39,7 +39,7 @@ export async function stageRowsBatch(db: Database, claim: Claim, batch: RowsBatc
   if (!staged || staged.rows === 0) throw new StaleClaimError(claim.id);
 }
 
-/** stageRowsBatch for rows at hand (tests, fixtures). */
+/** loadRowsBatch for rows at hand (tests, fixtures). */
 export async function copyImportRows(db: Database, claim: Claim, rows: StagedRow[]): Promise<void> {
-  await stageRowsBatch(db, claim, toRowsBatch(rows));
+  await loadRowsBatch(db, claim, toRowsBatch(rows));
 }

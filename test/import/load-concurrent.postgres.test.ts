@@ -2,8 +2,8 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../../drizzle/client.js';
 import { importRows, importSessions } from '../../drizzle/tables.js';
+import { copyImportRows } from '../../server/import/load-rows.js';
 import { cancelImport, createImportSession } from '../../server/import/sessions.js';
-import { copyImportRows } from '../../server/import/stage-rows.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
 import { createTestDatabase, whileInTransaction } from '../support/database.js';
 

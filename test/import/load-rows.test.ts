@@ -3,7 +3,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../../drizzle/client.js';
 import { companies, importRowPreviews, importRows, importSessions } from '../../drizzle/tables.js';
-import { failClaimedStep, StaleClaimError } from '../../server/import/claims.js';
+import { copyImportRows } from '../../server/import/load-rows.js';
 import {
   inPacedRowRanges,
   nextRangeUnits,
@@ -11,9 +11,9 @@ import {
   type RangeWalk,
   type RowRange,
 } from '../../server/import/row-ranges.js';
-import { analyzeStaged, deleteStagedRows } from '../../server/import/rows.js';
+import { analyzeLoaded, deleteLoadedRows } from '../../server/import/rows.js';
 import { createImportSession } from '../../server/import/sessions.js';
-import { copyImportRows } from '../../server/import/stage-rows.js';
+import { failClaimedStep, StaleClaimError } from '../../server/import/workflow.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
 import { createTestDatabase } from '../support/database.js';
 
@@ -340,7 +340,7 @@ describe('staged rows and their previews', () => {
     return { session, counts };
   }
 
-  it('get planner statistics from analyzeStaged, on both tables', async () => {
+  it('get planner statistics from analyzeLoaded, on both tables', async () => {
     const { session } = await stagedAndPreviewed();
     await copyImportRows(
       database.db,
@@ -351,7 +351,7 @@ describe('staged rows and their previews', () => {
       })),
     );
     for (const table of ['import_rows', 'import_row_previews'] as const) {
-      await analyzeStaged(database.db, table);
+      await analyzeLoaded(database.db, table);
       const [stats] = await queryRows<{ rows: number }>(
         database.db,
         sql`select reltuples::int as rows from pg_class where relname = ${table}`,
@@ -361,10 +361,10 @@ describe('staged rows and their previews', () => {
     }
   });
 
-  it('are deleted together by deleteStagedRows', async () => {
+  it('are deleted together by deleteLoadedRows', async () => {
     const { session, counts } = await stagedAndPreviewed();
     const other = await stagedAndPreviewed();
-    await deleteStagedRows(database.db, [session.id]);
+    await deleteLoadedRows(database.db, [session.id]);
     expect(await counts()).toEqual({ rows: 0, previews: 0 });
     expect(await other.counts()).toEqual({ rows: 2, previews: 2 });
   });
