@@ -77,5 +77,8 @@ export const NotFoundEntityEnum = builder.enumType('NotFoundEntity', {
     CUSTOM_FIELD: { description: 'A custom field.' },
     TRAINING_GROUP: { description: 'A training group.' },
     DISTRIBUTION_RULE: { description: 'A distribution rule.' },
+    USER: { description: 'A user of the company.' },
+    COLUMN_MAPPING: { description: 'A remembered mapping of a header to a field.' },
+    API_TOKEN: { description: 'An API token.' },
   },
 });

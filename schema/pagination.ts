@@ -84,6 +84,21 @@ export function countedConnection<Shape>(
 }
 
 /**
+ * A Relay connection type without `totalCount`, for lists that have no cheap count; its field
+ * takes pageArgs, so it declares no paging argument it cannot honour.
+ */
+export function pagedConnection<Shape>(
+  // biome-ignore lint/suspicious/noExplicitAny: any object type of the schema
+  type: ObjectRef<any, Shape>,
+  names: { name: string; description: string; edgeName: string; edgeDescription: string },
+) {
+  return builder.connectionObject(
+    { type, name: names.name, description: names.description },
+    { name: names.edgeName, description: names.edgeDescription },
+  );
+}
+
+/**
  * A Relay connection paged forward by keyset (never OFFSET): checks the arguments (`first` at
  * most MAX_PAGE_SIZE, so no request asks for everything), decodes `after`, asks `loadPage` for
  * one page and encodes each node's cursor. `count`, for a countedConnection, runs only if

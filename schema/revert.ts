@@ -14,7 +14,7 @@ import { builder } from './builder.js';
 import { ErrorInterface } from './errors.js';
 import { globalId, isUuid, localId } from './ids.js';
 import { ImportSessionRef } from './import-session.js';
-import { keysetConnection } from './pagination.js';
+import { keysetConnection, pageArgs, pagedConnection } from './pagination.js';
 import { UserRef } from './users.js';
 
 const UserChangeActionEnum = builder.enumType('UserChangeAction', {
@@ -171,6 +171,20 @@ builder.objectType(UndoExpiredError, {
   }),
 });
 
+const RevertConflictConnectionRef = pagedConnection(UserChangeRef, {
+  name: 'RevertConflictConnection',
+  description: 'A page of users changed since.',
+  edgeName: 'RevertConflictEdge',
+  edgeDescription: 'A user changed since and its cursor.',
+});
+
+const ImportUserChangeConnectionRef = pagedConnection(UserChangeRef, {
+  name: 'ImportUserChangeConnection',
+  description: 'A page of users an import changed.',
+  edgeName: 'ImportUserChangeEdge',
+  edgeDescription: "A user's change and its cursor.",
+});
+
 builder.objectType(RevertConflictError, {
   name: 'RevertConflictError',
   description:
@@ -179,15 +193,12 @@ builder.objectType(RevertConflictError, {
   isTypeOf: (value) => value instanceof RevertConflictError,
   fields: (t) => ({
     conflictCount: t.exposeInt('conflictCount', { description: 'How many users changed since.' }),
-    conflicts: t.connection(
-      {
-        type: UserChangeRef,
-        description: 'The users changed since, with what the import did to them (by keyset).',
-        resolve: (error, args, ctx) => changesConnection(args, ctx, error.sessionId, true),
-      },
-      { name: 'RevertConflictConnection', description: 'A page of users changed since.' },
-      { name: 'RevertConflictEdge', description: 'A user changed since and its cursor.' },
-    ),
+    conflicts: t.field({
+      type: RevertConflictConnectionRef,
+      description: 'The users changed since, with what the import did to them (by keyset).',
+      args: { ...pageArgs(t.arg) },
+      resolve: (error, args, ctx) => changesConnection(args, ctx, error.sessionId, true),
+    }),
   }),
 });
 
@@ -203,22 +214,19 @@ builder.objectFields(ImportSessionRef, (t) => ({
     description: 'What the revert changed back, once REVERTED.',
     resolve: (session) => session.revertResult ?? null,
   }),
-  changes: t.connection(
-    {
-      type: UserChangeRef,
-      description:
-        'Once committed: each user the import created, updated, archived or restored, with every field before and after (by keyset on the user).',
-      args: {
-        onlyConflicts: t.arg.boolean({
-          description: 'true: only users changed since the import (what a revert would refuse).',
-        }),
-      },
-      resolve: (session, args, ctx) =>
-        changesConnection(args, ctx, session.id, args.onlyConflicts === true),
+  changes: t.field({
+    type: ImportUserChangeConnectionRef,
+    description:
+      'Once committed: each user the import created, updated, archived or restored, with every field before and after (by keyset on the user).',
+    args: {
+      ...pageArgs(t.arg),
+      onlyConflicts: t.arg.boolean({
+        description: 'true: only users changed since the import (what a revert would refuse).',
+      }),
     },
-    { name: 'ImportUserChangeConnection', description: 'A page of users an import changed.' },
-    { name: 'ImportUserChangeEdge', description: "A user's change and its cursor." },
-  ),
+    resolve: (session, args, ctx) =>
+      changesConnection(args, ctx, session.id, args.onlyConflicts === true),
+  }),
 }));
 
 builder.mutationFields((t) => ({

@@ -10,7 +10,7 @@ import { builder } from './builder.js';
 import { ErrorInterface } from './errors.js';
 import { isUuid } from './ids.js';
 import { ImportModeEnum, ImportSessionRef } from './import-session.js';
-import { keysetConnection } from './pagination.js';
+import { keysetConnection, pageArgs, pagedConnection } from './pagination.js';
 import { UserRef } from './users.js';
 
 builder.objectType(ArchiveLimitExceededError, {
@@ -77,6 +77,13 @@ const isUserCursor = (value: unknown): value is UserCursor =>
 const beforeCommit = (stage: string, busy: boolean) =>
   (stage === 'REVIEW' || stage === 'GROUP_ASSIGNMENT') && !busy;
 
+const UsersToArchiveConnectionRef = pagedConnection(UserRef, {
+  name: 'UsersToArchiveConnection',
+  description: 'A page of users a SYNC archives.',
+  edgeName: 'UsersToArchiveEdge',
+  edgeDescription: 'A user to archive and its cursor.',
+});
+
 builder.objectFields(ImportSessionRef, (t) => ({
   mode: t.field({
     type: ImportModeEnum,
@@ -107,30 +114,26 @@ builder.objectFields(ImportSessionRef, (t) => ({
         : null;
     },
   }),
-  usersToArchive: t.connection(
-    {
-      type: UserRef,
-      description:
-        'At REVIEW and GROUP_ASSIGNMENT of a SYNC: the active users the file does not contain, which the commit archives, by email (empty otherwise; once committed, see `changes`).',
-      resolve: (session, args, ctx) =>
-        keysetConnection(
-          args,
-          {
-            isValid: isUserCursor,
-            of: (user: { email: string; id: string }) => ({
-              email: user.email.toLowerCase(),
-              id: user.id,
-            }),
-          },
-          async ({ limit, after }) => {
-            if (!beforeCommit(session.stage, session.busy))
-              return { nodes: [], hasNextPage: false };
-            const page = await listUsersToArchivePage(ctx.db, session, { limit, after });
-            return { nodes: page.users, hasNextPage: page.hasNextPage };
-          },
-        ),
-    },
-    { name: 'UsersToArchiveConnection', description: 'A page of users a SYNC archives.' },
-    { name: 'UsersToArchiveEdge', description: 'A user to archive and its cursor.' },
-  ),
+  usersToArchive: t.field({
+    type: UsersToArchiveConnectionRef,
+    description:
+      'At REVIEW and GROUP_ASSIGNMENT of a SYNC: the active users the file does not contain, which the commit archives, by email (empty otherwise; once committed, see `changes`).',
+    args: { ...pageArgs(t.arg) },
+    resolve: (session, args, ctx) =>
+      keysetConnection(
+        args,
+        {
+          isValid: isUserCursor,
+          of: (user: { email: string; id: string }) => ({
+            email: user.email.toLowerCase(),
+            id: user.id,
+          }),
+        },
+        async ({ limit, after }) => {
+          if (!beforeCommit(session.stage, session.busy)) return { nodes: [], hasNextPage: false };
+          const page = await listUsersToArchivePage(ctx.db, session, { limit, after });
+          return { nodes: page.users, hasNextPage: page.hasNextPage };
+        },
+      ),
+  }),
 }));

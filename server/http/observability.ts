@@ -26,6 +26,17 @@ export interface ObservabilityOptions {
   metricsToken?: string;
 }
 
+/** The request a response answers, while observeRequests serves it. */
+const observedResponses = new WeakMap<ServerResponse, ObservedRequest>();
+
+/**
+ * Records an error code for the access line and metrics of a request answered outside Yoga
+ * (a refusal from its headers or body, before any GraphQL runs).
+ */
+export function recordErrorCode(response: ServerResponse, code: string): void {
+  observedResponses.get(response)?.errorCodes.push(code);
+}
+
 /** A caller's id is kept when it is short and plain (it goes into log lines as it is). */
 const ACCEPTED_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -51,6 +62,7 @@ export function observeRequests(
     // The query string is never logged: download links carry their signature there.
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const observed: ObservedRequest = { requestId, errorCodes: [] };
+    observedResponses.set(response, observed);
     const started = performance.now();
     response.once('close', () => {
       const seconds = (performance.now() - started) / 1000;

@@ -8,6 +8,7 @@ import { GraphQLError } from 'graphql';
 import { maskError } from 'graphql-yoga';
 import { type Auth, bearerToken } from '../infrastructure/auth.js';
 import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
+import { recordErrorCode } from './observability.js';
 
 /**
  * Checks made on a request's headers before its body is read, and limits applied while it is
@@ -45,6 +46,7 @@ export function refuse(
   message: string,
   headers: Record<string, string> = {},
 ): void {
+  recordErrorCode(response, code);
   if (response.headersSent) {
     response.destroy();
     return;

@@ -1,26 +1,35 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { AnyVariables, Client, OperationResult, TypedDocumentNode } from '@urql/core';
 import { Kind, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pipe, take, toPromise } from 'wonka';
 import {
+  ApiTokensDocument,
+  ArchiveUsersDocument,
   CancelImportDocument,
+  ColumnMappingsDocument,
+  ConfirmColumnsDocument,
   ConfirmCustomFieldsDocument,
   ContinueImportDocument,
+  CreateApiTokenDocument,
   CreateCustomFieldDocument,
   CreateDistributionRuleDocument,
   CreateTrainingGroupDocument,
   createMusterClient,
+  DeleteColumnMappingDocument,
   DeleteCustomFieldDocument,
   DeleteDistributionRuleDocument,
   DeleteTrainingGroupDocument,
   DistributionRulesDocument,
   EmailImportReportDocument,
+  ImportChangesDocument,
   ImportErrorsDocument,
   ImportGroupAssignmentDocument,
   ImportReportsDocument,
+  ImportReviewCountsDocument,
   ImportRowsDocument,
   ImportSessionDocument,
+  ImportSessionEditsDocument,
   ImportSessionsDocument,
   ImportSessionUpdatedDocument,
   ImportTemplateDocument,
@@ -28,11 +37,19 @@ import {
   RenameCustomFieldDocument,
   RenameTrainingGroupDocument,
   ReorderDistributionRulesDocument,
+  ReplaceImportFileDocument,
+  ReplaceInColumnDocument,
+  RestoreUsersDocument,
+  RevertImportDocument,
+  RevertImportRowsDocument,
+  RevokeApiTokenDocument,
   StartImportDocument,
   TrainingGroupsDocument,
   UpdateDistributionRuleDocument,
+  UpdateImportRowsDocument,
   UserFieldsDocument,
   UsersDocument,
+  UsersToArchiveDocument,
   ViewerDocument,
 } from '../../client/index.js';
 import { MAX_PAGE_SIZE } from '../../schema/pagination.js';
@@ -43,7 +60,8 @@ import { workbookBytes } from '../support/tenant-fixtures.js';
  * Every operation the client package ships, run through the client against a company whose
  * data is at the stage the operation belongs to: a session at REVIEW with thousands of rows
  * (creates, updates with changes, rows with errors, training groups by rules), with the
- * largest page size. Any error at all fails: a query limit, a validation error, a typed error
+ * largest page size; a SYNC of a corrected file with row edits, committed and undone; column
+ * mappings, archived users and API tokens. Any error at all fails: a query limit, a validation error, a typed error
  * where success was expected.
  */
 
@@ -135,9 +153,12 @@ async function succeed<Data, Variables extends AnyVariables>(
 
 const ran = new Set<string>();
 
+/** Every operation of every document in client/operations, so a new file cannot slip past. */
 function shippedOperationNames(): string[] {
-  return ['import.graphql', 'settings.graphql'].flatMap((file) =>
-    parse(readFileSync(new URL(`../../client/operations/${file}`, import.meta.url), 'utf8'))
+  const directory = new URL('../../client/operations/', import.meta.url);
+  const files = readdirSync(directory).filter((file) => file.endsWith('.graphql'));
+  return files.flatMap((file) =>
+    parse(readFileSync(new URL(file, directory), 'utf8'))
       .definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION)
       .map((definition) => definition.name?.value ?? '(anonymous)'),
   );
@@ -178,6 +199,8 @@ describe('every operation of the client package', () => {
       after,
       filter: pageWithoutErrors,
     });
+    const counts = await succeed('ImportReviewCounts', ImportReviewCountsDocument, { id });
+    expect(counts.importSession?.actionCounts?.create).toBe(NEW - NEW / INVALID_EVERY);
     await succeed('ImportReports', ImportReportsDocument, { id });
     await succeed('EmailImportReport', EmailImportReportDocument, {
       input: { sessionId: id, report: 'IMPORTED_USERS', to: ['hr@example.com'] },
@@ -192,17 +215,139 @@ describe('every operation of the client package', () => {
     expect(groups.importSession?.groupAssignment.length).toBeGreaterThan(1);
     await succeed('CancelImport', CancelImportDocument, { input: { sessionId: id } });
 
-    // A file with a new column waits at CUSTOM_FIELDS.
-    const header = ['Email', 'userName', 'reference', 'Floor'];
-    const upload = new Blob([await workbookBytes([header, ['f@example.com', 'F', 'RF', '3']])]);
+    // A SYNC file with a new column waits at CUSTOM_FIELDS; its corrected file (another new
+    // column, a mistyped domain, an invalid email) is fixed at VALIDATION, committed (archiving
+    // the users it lacks) and undone.
+    const upload = new Blob([
+      await workbookBytes([
+        ['Email', 'userName', 'reference', 'Floor'],
+        ['f@example.com', 'F', 'RF', '3'],
+      ]),
+    ]);
     const started = await succeed('StartImport', StartImportDocument, {
-      input: { file: upload, comment: 'every operation' },
+      input: { file: upload, comment: 'every operation', mode: 'SYNC' },
     });
-    const startedId = (started.startImport as { id: string }).id;
-    expect(await waitForStage(startedId, 'CUSTOM_FIELDS')).toBe('CUSTOM_FIELDS');
+    const syncId = (started.startImport as { id: string }).id;
+    expect(await waitForStage(syncId, 'CUSTOM_FIELDS')).toBe('CUSTOM_FIELDS');
     await succeed('ConfirmCustomFields', ConfirmCustomFieldsDocument, {
-      input: { sessionId: startedId, addToDatabase: ['Floor'] },
+      input: { sessionId: syncId, addToDatabase: ['Floor'] },
     });
+    expect(await waitForStage(syncId, 'REVIEW')).toBe('REVIEW');
+
+    const corrected = new Blob([
+      await workbookBytes([
+        ['Email', 'userName', 'reference', 'Storey'],
+        ['f@example.com', 'F', 'RF', '3'],
+        ['g@exmaple.com', 'G', 'RG', '4'],
+        ['user2@example.com', 'User 2 renamed', 'R2', '5'],
+        ['h.example.com', 'H', 'RH', '2'],
+      ]),
+    ]);
+    await succeed('ReplaceImportFile', ReplaceImportFileDocument, {
+      input: { sessionId: syncId, file: corrected },
+    });
+    expect(await waitForStage(syncId, 'CUSTOM_FIELDS')).toBe('CUSTOM_FIELDS');
+    const fields = await succeed('UserFields', UserFieldsDocument, {});
+    const floor = fields.userFields.find((candidate) => candidate.label === 'Floor');
+    expect(floor).toBeTruthy();
+    await succeed('ConfirmColumns', ConfirmColumnsDocument, {
+      input: {
+        sessionId: syncId,
+        columns: [{ header: 'Storey', action: 'MAP', fieldKey: floor?.key }],
+      },
+    });
+    expect(await waitForStage(syncId, 'VALIDATION')).toBe('VALIDATION');
+
+    const fixed = await succeed('UpdateImportRows', UpdateImportRowsDocument, {
+      input: {
+        sessionId: syncId,
+        rows: [{ rowNumber: 5, values: [{ header: 'Email', value: 'h@example.com' }] }],
+      },
+    });
+    expect(fixed.updateImportRows).toMatchObject({ invalidRowCount: 0 });
+    expect(await waitForStage(syncId, 'VALIDATION')).toBe('VALIDATION');
+    const reverted = await succeed('RevertImportRows', RevertImportRowsDocument, {
+      input: { sessionId: syncId, rowNumbers: [5] },
+    });
+    expect(reverted.revertImportRows).toMatchObject({ invalidRowCount: 1 });
+    expect(await waitForStage(syncId, 'VALIDATION')).toBe('VALIDATION');
+    await succeed('ReplaceInColumn', ReplaceInColumnDocument, {
+      input: { sessionId: syncId, header: 'Email', find: '@exmaple.com', replace: '@example.com' },
+    });
+    expect(await waitForStage(syncId, 'VALIDATION')).toBe('VALIDATION');
+    const edits = await succeed('ImportSessionEdits', ImportSessionEditsDocument, { id: syncId });
+    expect(edits.importSession?.edits.map((edit) => edit.kind).sort()).toEqual([
+      'REPLACE_FILE',
+      'REPLACE_IN_COLUMN',
+      'REVERT_ROWS',
+      'UPDATE_ROWS',
+    ]);
+
+    await succeed('ContinueImport', ContinueImportDocument, {
+      input: { sessionId: syncId, stage: 'VALIDATION', acknowledgeArchive: true },
+    });
+    expect(await waitForStage(syncId, 'REVIEW')).toBe('REVIEW');
+    const syncCounts = await succeed('ImportReviewCounts', ImportReviewCountsDocument, {
+      id: syncId,
+    });
+    expect(syncCounts.importSession?.actionCounts?.archive).toBe(EXISTING - 1);
+    const toArchive = await succeed('UsersToArchive', UsersToArchiveDocument, {
+      id: syncId,
+      first,
+    });
+    expect(toArchive.importSession?.usersToArchive?.edges).toHaveLength(first);
+    await succeed('UsersToArchive', UsersToArchiveDocument, {
+      id: syncId,
+      first,
+      after: toArchive.importSession?.usersToArchive?.pageInfo.endCursor,
+    });
+    await succeed('ContinueImport', ContinueImportDocument, {
+      input: { sessionId: syncId, stage: 'REVIEW', acknowledgeArchive: true },
+    });
+    expect(await waitForStage(syncId, 'GROUP_ASSIGNMENT')).toBe('GROUP_ASSIGNMENT');
+    await succeed('ContinueImport', ContinueImportDocument, {
+      input: { sessionId: syncId, stage: 'GROUP_ASSIGNMENT', acknowledgeArchive: true },
+    });
+    expect(await waitForStage(syncId, 'COMPLETED')).toBe('COMPLETED');
+    const changes = await succeed('ImportChanges', ImportChangesDocument, { id: syncId, first });
+    expect(changes.importSession?.changes?.edges).toHaveLength(first);
+    await succeed('ImportChanges', ImportChangesDocument, {
+      id: syncId,
+      first,
+      after: changes.importSession?.changes?.pageInfo.endCursor,
+      onlyConflicts: false,
+    });
+    await succeed('RevertImport', RevertImportDocument, { input: { sessionId: syncId } });
+    expect(await waitForStage(syncId, 'REVERTED')).toBe('REVERTED');
+    const undone = await succeed('ImportSession', ImportSessionDocument, { id: syncId });
+    expect(undone.importSession?.revertResult).toMatchObject({
+      removed: 2,
+      updated: 1,
+      unarchived: EXISTING - 1,
+      conflicts: 0,
+    });
+
+    const mappings = await succeed('ColumnMappings', ColumnMappingsDocument, {});
+    const storey = mappings.columnMappings.find((mapping) => mapping.header === 'Storey');
+    expect(storey?.field?.key).toBe(floor?.key);
+    await succeed('DeleteColumnMapping', DeleteColumnMappingDocument, {
+      input: { id: storey?.id ?? '' },
+    });
+
+    const userIds = users.users.edges.map((edge) => edge.node.id);
+    const archived = await succeed('ArchiveUsers', ArchiveUsersDocument, { input: { userIds } });
+    const archivedUsers = (archived.archiveUsers as { users: { status: string }[] }).users;
+    expect(archivedUsers.map((user) => user.status)).toEqual(userIds.map(() => 'ARCHIVED'));
+    const restored = await succeed('RestoreUsers', RestoreUsersDocument, { input: { userIds } });
+    const restoredUsers = (restored.restoreUsers as { users: { status: string }[] }).users;
+    expect(restoredUsers.map((user) => user.status)).toEqual(userIds.map(() => 'ACTIVE'));
+
+    await succeed('ApiTokens', ApiTokensDocument, {});
+    const created = await succeed('CreateApiToken', CreateApiTokenDocument, {
+      input: { label: 'Nightly HR sync', role: 'VIEWER' },
+    });
+    const tokenId = (created.createApiToken as { token: { id: string } }).token.id;
+    await succeed('RevokeApiToken', RevokeApiTokenDocument, { input: { tokenId } });
 
     const field = await succeed('CreateCustomField', CreateCustomFieldDocument, {
       input: { label: 'Cost centre' },
@@ -247,14 +392,20 @@ describe('every operation of the client package', () => {
 
 /** Waits until the session is idle and returns its stage. */
 async function waitForStage(id: string, stage: string): Promise<string> {
+  let seen = '';
   for (let attempt = 0; attempt < 600; attempt++) {
     const result = await client.query(ImportSessionDocument, { id }).toPromise();
     const session = result.data?.importSession;
+    seen = JSON.stringify({
+      stage: session?.stage,
+      busy: session?.busy,
+      error: result.error?.message,
+    });
     if (session && !session.busy && session.stage === stage) return session.stage;
     if (session && !session.busy && ['FAILED', 'CANCELLED', 'COMPLETED'].includes(session.stage)) {
       return session.stage;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`session ${id} never reached ${stage}`);
+  throw new Error(`session ${id} never reached ${stage}: ${seen}`);
 }

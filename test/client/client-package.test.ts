@@ -82,7 +82,7 @@ describe('the packed @muster/client', () => {
     expect(JSON.parse(imported.stdout)).toEqual({
       exports: ['function', 'function', 'function'],
       stage: 'COMPLETED',
-      result: { created: 1, updated: 0, unchanged: 0, skipped: 0 },
+      result: { created: 1, updated: 0, unchanged: 0, skipped: 0, archived: 0, restored: 0 },
       role: 'ADMIN',
     });
 
@@ -116,13 +116,14 @@ describe('the packed @muster/client', () => {
         switch (stage) {
           case 'UPLOAD': case 'CUSTOM_FIELDS': case 'VALIDATION': case 'REVIEW':
           case 'GROUP_ASSIGNMENT': return 'open';
-          case 'COMPLETED': case 'CANCELLED': case 'FAILED': return 'ended';
+          case 'COMPLETED': case 'CANCELLED': case 'FAILED': case 'REVERTED': return 'ended';
         }
       }
       function explain(reason: ImportUsersFailureReason): string {
         switch (reason) {
           case 'row-errors': case 'bad-file': case 'rate-limited': case 'failed':
-          case 'cancelled': case 'refused': case 'auth': case 'network': case 'graphql':
+          case 'cancelled': case 'refused': case 'auth': case 'network': case 'http':
+          case 'not-found': case 'graphql':
           case 'interrupted': return reason;
         }
       }
@@ -201,6 +202,6 @@ describe('the packed @muster/client', () => {
       env: { MUSTER_URL: baseUrl, MUSTER_TOKEN: company.token },
     });
     expect(status.code).toBe(1);
-    expect(status.stderr).toContain('no import session nope');
+    expect(status.stderr).toContain('No import session nope in your company.');
   }, 300_000);
 });

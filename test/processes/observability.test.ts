@@ -141,10 +141,8 @@ describe('structured logs', () => {
     const requestId = 'trace-failed-read';
     const failure = await importUsers(
       tracedClient(requestId),
-      await workbook([
-        ['Name', 'Phone'],
-        ['A', '1'],
-      ]),
+      // A title and no header row: nothing can be mapped, so the read fails.
+      await workbook([['Quarterly report'], ['A']]),
     ).catch((error: unknown) => error);
     expect(failure).toMatchObject({ reason: 'failed', code: 'NO_DATA_SHEET' });
     const failed = await waitForLine(

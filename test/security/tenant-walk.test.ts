@@ -53,6 +53,12 @@ const HANDLED_SPECIALLY: Record<string, string> = {
   'Mutation.startImport':
     'its file is an Upload, which only a multipart request can carry, and it takes no ID: ' +
     '"imports with the other company\'s headers, emails and references as its own" uploads one',
+  'Mutation.confirmColumns':
+    'its columns are a list of input objects: "refuses to decide columns or fix rows of the ' +
+    "owner's sessions\" sends the owner's session with real decisions",
+  'Mutation.updateImportRows':
+    'its rows are a list of input objects: "refuses to decide columns or fix rows of the ' +
+    "owner's sessions\" sends the owner's session with a real row",
   'Mutation.replaceImportFile':
     'its file is an Upload, which only a multipart request can carry: test/import/row-edits.test.ts ' +
     '"takes a corrected file into the same session" sends one to another company\'s session',
@@ -200,6 +206,47 @@ beforeAll(async () => {
       __typename ... on Error { code message } } }`,
     { id: ownerSessions.validation },
   );
+
+  // A row fixed in place (an audited edit), and a column mapped at stage 2 (remembered).
+  await mutate(
+    api,
+    owner.token,
+    `mutation($id: ID!) { updateImportRows(input: { sessionId: $id, rows: [{ rowNumber: 3, values: [{ header: "userName", value: "Zqalpha Dan Fixed" }] }] }) {
+      __typename ... on Error { code message } } }`,
+    { id: ownerSessions.validation },
+  );
+  const mapped = await importUntil(
+    api,
+    baseUrl,
+    owner.token,
+    {
+      name: 'zqalpha-mapped.xlsx',
+      comment: 'Zqalpha mapped',
+      rows: [
+        ['Zqalpha Mail', 'userName', 'reference'],
+        ['hal.zqalpha@example.com', 'Zqalpha Hal', 'ZQALPHA-9'],
+      ],
+    },
+    'CUSTOM_FIELDS',
+  );
+  await mutate(
+    api,
+    owner.token,
+    `mutation($id: ID!) { confirmColumns(input: { sessionId: $id, columns: [{ header: "Zqalpha Mail", action: MAP, fieldKey: "email" }] }) {
+      __typename ... on Error { code message } } }`,
+    { id: mapped },
+  );
+  // Its validation runs in the background: the snapshots below need it at rest (at REVIEW).
+  for (let stage = ''; stage !== 'REVIEW'; ) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { body } = await api.request(
+      owner.token,
+      'query($id: ID!) { importSession(id: $id) { stage busy } }',
+      { id: mapped },
+    );
+    const session = (body as any).data.importSession;
+    stage = session.busy ? '' : session.stage;
+  }
 
   await settingsOf(intruder, 'Zqbeta');
   intruderSession = await importUntil(
@@ -606,6 +653,8 @@ describe('another company, with an ADMIN token', () => {
       ownerIds.filter((id) => !isUuid(id)).map((id) => decodeGlobalID(id).typename),
     );
     expect([...kinds].sort()).toEqual([
+      'ApiToken',
+      'ColumnMapping',
       'CustomField',
       'DistributionRule',
       'ImportSession',
@@ -618,6 +667,8 @@ describe('another company, with an ADMIN token', () => {
       'COMPLETED',
       'CUSTOM_FIELDS',
       'GROUP_ASSIGNMENT',
+      // The session whose column was mapped at stage 2 (its rows have no errors).
+      'REVIEW',
       'REVIEW',
       'VALIDATION',
     ]);
@@ -737,6 +788,25 @@ describe('another company, with an ADMIN token', () => {
       problems: [],
       problemCount: 0,
     });
+  });
+});
+
+describe('another company fixing rows', () => {
+  it("refuses to decide columns or fix rows of the owner's sessions", async () => {
+    const confirm = await api.request(
+      intruder.token,
+      `mutation($id: ID!) { confirmColumns(input: { sessionId: $id, columns: [{ header: "Zqalpha Pending", action: ADD }] }) {
+        __typename } }`,
+      { id: ownerSessions.customFields },
+    );
+    expect(confirm.body).toEqual({ data: { confirmColumns: { __typename: 'NotFoundError' } } });
+    const update = await api.request(
+      intruder.token,
+      `mutation($id: ID!) { updateImportRows(input: { sessionId: $id, rows: [{ rowNumber: 3, values: [{ header: "userName", value: "Zqbeta" }] }] }) {
+        __typename } }`,
+      { id: ownerSessions.validation },
+    );
+    expect(update.body).toEqual({ data: { updateImportRows: { __typename: 'NotFoundError' } } });
   });
 });
 

@@ -226,10 +226,15 @@ const SCOPES_WITHOUT_COMPANY: Record<string, Scope> = {
   import_rows: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   import_row_previews: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   import_row_duplicates: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
+  // What a commit did to each user, and the audit of row fixes, belong to their session.
+  import_user_changes: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
+  import_session_edits: ({ sessionIds }, row) => sessionIds.has(row.sessionId),
   // An upload's pieces belong to the upload.
   upload_file_pieces: ({ uploadFileIds }, row) => uploadFileIds.has(row.uploadFileId),
-  // rate-limiter-flexible keys are `<prefix>:<token id>`.
-  rate_limits: ({ tokenIds }, row) => tokenIds.some((id) => String(row.key).includes(id)),
+  // rate-limiter-flexible keys are `<prefix>:<token id>`, and `mail:<company id>` for a
+  // company's mail budget.
+  rate_limits: ({ tokenIds, companyId }, row) =>
+    [...tokenIds, companyId].some((id) => String(row.key).includes(id)),
   // Server-wide (the download signing secret): nobody's request may change it.
   server_secrets: () => true,
 };
