@@ -94,6 +94,33 @@ export interface ImportCellProblem {
   value: string | null;
 }
 
+/** Why an import ended FAILED (or a revert stopped): the codes ImportFailure.code can hold. */
+export const IMPORT_FAILURE_CODES = [
+  'NOT_A_WORKBOOK',
+  'CORRUPT_FILE',
+  'ENCRYPTED',
+  'NO_DATA_SHEET',
+  'SHEET_NOT_FOUND',
+  'MISSING_COLUMNS',
+  'DUPLICATE_HEADERS',
+  'TOO_MANY_ROWS',
+  'TOO_MANY_COLUMNS',
+  'TOO_LARGE_INFLATED',
+  'TOO_LARGE_STAGED',
+  'TIME_LIMIT',
+  'RESOURCE_LIMIT',
+  'USER_CONFLICT',
+  'REVERT_CONFLICT',
+  'REVERT_FAILED',
+  'INTERNAL_ERROR',
+] as const;
+export type ImportFailureCode = (typeof IMPORT_FAILURE_CODES)[number];
+
+export interface ImportFailure {
+  code: ImportFailureCode;
+  message: string;
+}
+
 /** Server-wide values shared by every process, e.g. the download-link signing secret. */
 export const serverSecrets = pgTable('server_secrets', {
   name: text().primaryKey(),
@@ -346,7 +373,7 @@ export const importSessions = pgTable(
     validRowCount: integer('valid_row_count').notNull().default(0),
     invalidRowCount: integer('invalid_row_count').notNull().default(0),
     result: jsonb().$type<ImportResult>(),
-    failure: jsonb().$type<{ code: string; message: string }>(),
+    failure: jsonb().$type<ImportFailure>(),
     /** What the staged preview was computed from; the commit recomputes it only if that moved. */
     previewBasis: jsonb('preview_basis').$type<PreviewBasis>(),
     /** The stage-2 decisions once confirmed; a replaced file's columns are matched with them. */

@@ -1,3 +1,4 @@
+import type { ImportFailureCode } from '../drizzle/tables.js';
 import { builder } from './builder.js';
 
 /** Closed sets of the import workflow, shared by the session and its typed errors. */
@@ -44,30 +45,40 @@ export const ImportProgressPhaseEnum = builder.enumType('ImportProgressPhase', {
   },
 });
 
-export const ImportFailureCodeEnum = builder.enumType('ImportFailureCode', {
-  description: 'Why an import ended FAILED.',
-  values: {
-    NOT_A_WORKBOOK: { description: 'The file is not an .xlsx workbook.' },
-    CORRUPT_FILE: { description: 'The workbook is damaged and cannot be read.' },
-    ENCRYPTED: { description: 'The workbook is password-protected.' },
-    NO_DATA_SHEET: { description: 'No sheet has the header row of a user list.' },
-    SHEET_NOT_FOUND: { description: 'startImport named a sheet the file does not have.' },
-    MISSING_COLUMNS: { description: 'Email, userName or reference has no column.' },
-    DUPLICATE_HEADERS: { description: 'Two columns have the same header (ignoring case).' },
-    TOO_MANY_ROWS: { description: 'The sheet has more rows than the server accepts.' },
-    TOO_MANY_COLUMNS: { description: 'The sheet has more columns than the server accepts.' },
-    TOO_LARGE_INFLATED: { description: 'The file unpacks to more than the server accepts.' },
-    TOO_LARGE_STAGED: {
-      description: 'The rows hold more data than one import may store.',
-    },
-    TIME_LIMIT: { description: 'Reading the file took longer than the server allows.' },
-    RESOURCE_LIMIT: { description: 'Reading the file needed more memory than allowed.' },
-    USER_CONFLICT: {
-      description:
-        "The company's users changed during the import so that a reference clashes; nothing was imported.",
-    },
-    INTERNAL_ERROR: { description: 'The server failed; start the import again.' },
+/** Every failure code, described: one missing here is a type error (IMPORT_FAILURE_CODES). */
+const importFailureCodes: Record<ImportFailureCode, { description: string }> = {
+  NOT_A_WORKBOOK: { description: 'The file is not an .xlsx workbook.' },
+  CORRUPT_FILE: { description: 'The workbook is damaged and cannot be read.' },
+  ENCRYPTED: { description: 'The workbook is password-protected.' },
+  NO_DATA_SHEET: { description: 'No sheet has the header row of a user list.' },
+  SHEET_NOT_FOUND: { description: 'startImport named a sheet the file does not have.' },
+  MISSING_COLUMNS: { description: 'Email, userName or reference has no column.' },
+  DUPLICATE_HEADERS: { description: 'Two columns have the same header (ignoring case).' },
+  TOO_MANY_ROWS: { description: 'The sheet has more rows than the server accepts.' },
+  TOO_MANY_COLUMNS: { description: 'The sheet has more columns than the server accepts.' },
+  TOO_LARGE_INFLATED: { description: 'The file unpacks to more than the server accepts.' },
+  TOO_LARGE_STAGED: {
+    description: 'The rows hold more data than one import may store.',
   },
+  TIME_LIMIT: { description: 'Reading the file took longer than the server allows.' },
+  RESOURCE_LIMIT: { description: 'Reading the file needed more memory than allowed.' },
+  USER_CONFLICT: {
+    description:
+      "The company's users changed during the import so that a reference clashes; nothing was imported.",
+  },
+  REVERT_CONFLICT: {
+    description:
+      'A revert found users changed after the import while it waited; nothing was reverted and the import stays COMPLETED.',
+  },
+  REVERT_FAILED: {
+    description: 'A revert could not be done; nothing was reverted and the import stays COMPLETED.',
+  },
+  INTERNAL_ERROR: { description: 'The server failed; start the import again.' },
+};
+
+export const ImportFailureCodeEnum = builder.enumType('ImportFailureCode', {
+  description: 'Why an import ended FAILED (or, for a revert, why it stopped).',
+  values: importFailureCodes,
 });
 
 export const NotFoundEntityEnum = builder.enumType('NotFoundEntity', {

@@ -179,7 +179,7 @@ export type ImportEditKind =
   /** Cells set by updateImportRows. */
   | 'UPDATE_ROWS';
 
-/** Why an import ended FAILED. */
+/** Why an import ended FAILED (or, for a revert, why it stopped). */
 export type ImportFailureCode =
   /** The workbook is damaged and cannot be read. */
   | 'CORRUPT_FILE'
@@ -197,6 +197,10 @@ export type ImportFailureCode =
   | 'NO_DATA_SHEET'
   /** Reading the file needed more memory than allowed. */
   | 'RESOURCE_LIMIT'
+  /** A revert found users changed after the import while it waited; nothing was reverted and the import stays COMPLETED. */
+  | 'REVERT_CONFLICT'
+  /** A revert could not be done; nothing was reverted and the import stays COMPLETED. */
+  | 'REVERT_FAILED'
   /** startImport named a sheet the file does not have. */
   | 'SHEET_NOT_FOUND'
   /** Reading the file took longer than the server allows. */

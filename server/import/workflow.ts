@@ -2,6 +2,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import {
   companies,
+  type ImportFailure,
   type ImportProgress,
   importSessions,
   type PreviewBasis,
@@ -173,7 +174,7 @@ export async function releasePreviewStep(
 export async function failClaimedStep(
   db: Database,
   claim: Claim,
-  failure: { code: string; message: string },
+  failure: ImportFailure,
   values: SessionValues = {},
 ): Promise<boolean> {
   return db.transaction(async (tx) => {

@@ -286,7 +286,7 @@ describe('failClaimedStep', () => {
   it('fails the session and drops its rows while the claim is current, else changes nothing', async () => {
     const session = await newSession();
     await copyImportRows(database.db, session, [{ rowNumber: 2, cells: ['a@b.c', 'A', '1'] }]);
-    const failure = { code: 'INTERNAL_ERROR', message: 'broken' };
+    const failure = { code: 'INTERNAL_ERROR', message: 'broken' } as const;
 
     // A stale process (its attempt was taken over) must leave the new owner's rows alone.
     expect(
