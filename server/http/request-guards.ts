@@ -36,8 +36,16 @@ export function requestAuth(request: IncomingMessage | undefined): Auth | undefi
 }
 
 /**
+ * How long a refused request's unsent body is drained before its connection is cut. Closing a
+ * socket with bytes unread makes the kernel reset it, and a client still sending then loses
+ * the answer (it saw a reset, not the 401 or 413); so the answer goes first, the rest of the
+ * body is read and dropped for at most this long, and the connection closes.
+ */
+const LINGER_MS = 5_000;
+
+/**
  * Answers with a GraphQL-shaped error and closes the connection: whatever of the body the
- * client still sends is discarded by Node, never buffered or written anywhere.
+ * client still sends is discarded (for at most LINGER_MS), never buffered or written anywhere.
  */
 export function refuse(
   response: ServerResponse,
@@ -51,12 +59,26 @@ export function refuse(
     response.destroy();
     return;
   }
+  const request = response.req;
+  const unread = !request.complete;
   response.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
-    connection: 'close',
+    // With a body still coming, the connection closes once it is drained (or cut below).
+    ...(unread ? {} : { connection: 'close' }),
     ...headers,
   });
   response.end(JSON.stringify({ errors: [{ message, extensions: { code } }] }));
+  if (unread) {
+    const cut = setTimeout(() => request.socket.destroy(), LINGER_MS);
+    cut.unref();
+    const done = () => {
+      clearTimeout(cut);
+      request.socket.end();
+    };
+    request.once('end', done);
+    request.once('close', () => clearTimeout(cut));
+    request.resume();
+  }
 }
 
 export const UNAUTHENTICATED = {
