@@ -118,9 +118,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     if (!config.DATABASE_URL) {
       await purgeOldImports(database.db, config.IMPORT_RETENTION_DAYS, new Date(), 0);
     }
-    const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
-      logger.error('purging old imports failed', { error: String(error) }),
-    );
     const tokens = await createTokenAuthenticator({
       db: database.db,
       postgres: database.postgres,
@@ -154,6 +151,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       );
       server.listen(config.PORT, config.HOST, () => resolveListen());
     });
+    // Started once listening: a start that fails (a port in use) must not leave a purge
+    // running against the database it is closing.
+    const stopRetention = scheduleRetention(database.db, config.IMPORT_RETENTION_DAYS, (error) =>
+      logger.error('purging old imports failed', { error: String(error) }),
+    );
     // Attached once listening: the WebSocket server re-emits the HTTP server's errors, and a
     // port in use would have been reported as its own internal error.
     const closeWebSocket = app.attachWebSocket(server);

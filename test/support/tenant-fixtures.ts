@@ -292,7 +292,10 @@ export async function companyRows(db: Database, companyId: string) {
   for (const { name, rows } of await rowsByTable(db, companyId)) {
     snapshot[name] = rows
       .filter(({ owned }) => owned)
-      .map(({ row }) => rowText(row))
+      // A token's last use moves with the owner's own requests, whoever else calls.
+      .map(({ row }) =>
+        rowText(name === 'api_tokens' ? { ...(row as object), lastUsedAt: null } : row),
+      )
       .sort();
   }
   return snapshot;
