@@ -693,7 +693,10 @@ describe('another company, with an ADMIN token', () => {
     );
   });
 
-  it("gets every root field's answer for the owner's IDs exactly as for IDs that do not exist", async () => {
+  // Thousands of requests: beyond the default minute when both cores are busy.
+  it("gets every root field's answer for the owner's IDs exactly as for IDs that do not exist", {
+    timeout: 240_000,
+  }, async () => {
     const walk: Walk = { problems: [], walked: new Set(), notFoundSeen: new Set(), calls: 0 };
     for (const field of fields) {
       if (field.coordinate in HANDLED_SPECIALLY) continue;
@@ -1018,7 +1021,13 @@ describe('download links', () => {
 describe('after all of it', () => {
   it("the owner's rows and everything the owner reads are as they were", async () => {
     expect(await companyRows(t.db, owner.companyId)).toEqual(ownerBefore.rows);
-    expect((await harvest(owner.token)).view).toEqual(ownerBefore.view);
+    // A token's last use moves with the owner's own requests (the harvest itself), whoever
+    // else calls: it is left out of the comparison.
+    const withoutLastUse = (view: unknown) =>
+      JSON.parse(JSON.stringify(view, (key, value) => (key === 'lastUsedAt' ? null : value)));
+    expect(withoutLastUse((await harvest(owner.token)).view)).toEqual(
+      withoutLastUse(ownerBefore.view),
+    );
     // …and no other company's row names one of the owner's (a rule assigning its group).
     expect(await rowsReferringTo(t.db, owner.companyId)).toEqual([]);
   });
