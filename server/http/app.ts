@@ -31,6 +31,13 @@ import {
 } from './request-guards.js';
 import { createSubscriptionRegistry, subscriptionLimitPlugin } from './subscription-limits.js';
 
+/** What a request refused for its token is told: the same words as Yoga's refusals. */
+function unauthenticatedMessage(request: IncomingMessage): string {
+  return bearerToken(request.headers.authorization)
+    ? 'The API token is not valid or was revoked.'
+    : 'Send an API token: Authorization: Bearer <token>.';
+}
+
 export interface AppOptions {
   db: Database;
   config: Config;
@@ -231,13 +238,7 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     try {
       if (!(await authenticateHeaders(request, tokens))) {
         const { status, code, headers } = UNAUTHENTICATED;
-        refuse(
-          response,
-          status,
-          code,
-          'Send a valid API token: Authorization: Bearer <token>.',
-          headers,
-        );
+        refuse(response, status, code, unauthenticatedMessage(request), headers);
         return;
       }
       const body = await readBody(request, config.MAX_REQUEST_BYTES);
@@ -297,13 +298,7 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     }
     if (!auth) {
       const { status, code, headers } = UNAUTHENTICATED;
-      refuse(
-        response,
-        status,
-        code,
-        'Send a valid API token: Authorization: Bearer <token>.',
-        headers,
-      );
+      refuse(response, status, code, unauthenticatedMessage(request), headers);
       return;
     }
     if (auth.role !== 'ADMIN') {

@@ -184,6 +184,12 @@ async function run(page: Page, operationName: string): Promise<void> {
     editor.setCursor({ line: line + 1, ch: 4 });
     editor.scrollIntoView({ line: line + 1, ch: 4 }, 100);
   }, operationName);
+  // GraphiQL learns the operation under the cursor from CodeMirror's cursor event through a
+  // React update: let it render before running, or it sends no operation name.
+  await page.evaluate(
+    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+  );
+  await page.waitForTimeout(300);
   await page.keyboard.press('Control+Enter');
 }
 
