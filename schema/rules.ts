@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../server/errors.js';
 import type { Context } from '../server/http/context.js';
-import { requestGroupReassignment } from '../server/import/sessions.js';
 import {
   createDistributionRule,
   type DistributionRule,
   deleteDistributionRule,
   findDistributionRule,
   listDistributionRules,
+  type RulesChange,
   reorderDistributionRules,
   updateDistributionRule,
 } from '../server/settings/distribution-rules.js';
@@ -102,12 +102,14 @@ builder.queryFields((t) => ({
   }),
 }));
 
-/** Rules changed: previews at GROUP_ASSIGNMENT are recomputed, and their followers told. */
-async function afterRulesChanged<Result>(ctx: Context, change: Promise<Result>): Promise<Result> {
-  const result = await change;
-  const sessionIds = await requestGroupReassignment(ctx.db, ctx.auth.companyId);
-  for (const id of sessionIds) ctx.events.publishSessionUpdated(id);
-  if (sessionIds.length > 0) ctx.importWorker.wake();
+/** Rules changed: the previews it queued to recompute get a worker, and their followers are told. */
+async function afterRulesChanged<Result>(
+  ctx: Context,
+  change: Promise<RulesChange<Result>>,
+): Promise<Result> {
+  const { result, refreshedSessionIds } = await change;
+  for (const id of refreshedSessionIds) ctx.events.publishSessionUpdated(id);
+  if (refreshedSessionIds.length > 0) ctx.importWorker.wake();
   return result;
 }
 

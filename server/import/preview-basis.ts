@@ -29,6 +29,20 @@ export async function currentUsersVersion(db: Database, companyId: string): Prom
 }
 
 /**
+ * Every transaction that changes a company's users takes the company row first, before any
+ * user row: the commit holds it shared from before its upserts to its end, so a change that
+ * locked users first and the company after would wait on the commit while the commit waited on
+ * its users, a deadlock Postgres ends by aborting one of them. In one order, they wait in turn.
+ */
+export async function lockCompanyUsers(tx: Database, companyId: string): Promise<void> {
+  await tx
+    .select({ id: companies.id })
+    .from(companies)
+    .where(eq(companies.id, companyId))
+    .for('update');
+}
+
+/**
  * Marks the company's users changed, in the caller's transaction: the idle sessions whose
  * preview shows users (REVIEW, GROUP_ASSIGNMENT) are queued to recompute it, and busy ones see
  * the new version when their step ends (see releasePreviewStep). The company row is updated

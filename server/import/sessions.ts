@@ -4,7 +4,6 @@ import { type ImportColumn, importSessions } from '../../drizzle/tables.js';
 import { RequiredFieldUnmappedError, UnknownHeaderError, WrongStageError } from '../errors.js';
 import { createCustomField } from '../settings/fields.js';
 import { unmappedRequiredFields } from './column-mapping.js';
-import { queuePreviewRefresh } from './preview-basis.js';
 import { checkArchiveLimit } from './sync-archive.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
 import {
@@ -186,15 +185,6 @@ export async function continueImport(
     });
     return queueStep(tx, session, next, { archiveAcknowledged });
   });
-}
-
-/**
- * Rules changed: every idle session of the company at GROUP_ASSIGNMENT recomputes its preview.
- * Returns their ids, to publish and to wake a worker.
- */
-export async function requestGroupReassignment(db: Database, companyId: string): Promise<string[]> {
-  // Busy ones see the change when their step ends (releasePreviewStep).
-  return queuePreviewRefresh(db, companyId, ['GROUP_ASSIGNMENT']);
 }
 
 /** Ends an import before its commit; loaded rows go at once, no user is changed. */

@@ -2,6 +2,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { companies, distributionRules } from '../../drizzle/tables.js';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../errors.js';
+import { queuePreviewRefresh } from '../import/preview-basis.js';
 import { listUserFields } from './fields.js';
 import { findTrainingGroup } from './training-groups.js';
 
@@ -71,13 +72,34 @@ export async function findDistributionRule(
   return rule;
 }
 
-/** Rule changes of one company are serialized on its row, so positions stay a sequence. */
-async function lockCompanyRules(tx: Database, companyId: string): Promise<void> {
-  await tx
-    .select({ id: companies.id })
-    .from(companies)
-    .where(eq(companies.id, companyId))
-    .for('update');
+/** A change of the rules, and the idle import sessions it queued to recompute their groups. */
+export interface RulesChange<Result> {
+  result: Result;
+  refreshedSessionIds: string[];
+}
+
+/**
+ * Runs a change of the company's rules in one transaction, serialized on the company row (so
+ * positions stay a sequence, and a running commit, which holds that row shared, is waited for).
+ * The idle sessions at GROUP_ASSIGNMENT are queued to recompute in the same transaction: a rule
+ * change is never committed without its recompute queued, even if the process dies just after.
+ * Busy sessions see the change when their step ends (releasePreviewStep).
+ */
+async function changeRules<Result>(
+  db: Database,
+  companyId: string,
+  change: (tx: Database) => Promise<Result>,
+): Promise<RulesChange<Result>> {
+  return db.transaction(async (tx) => {
+    await tx
+      .select({ id: companies.id })
+      .from(companies)
+      .where(eq(companies.id, companyId))
+      .for('update');
+    const result = await change(tx);
+    const refreshedSessionIds = await queuePreviewRefresh(tx, companyId, ['GROUP_ASSIGNMENT']);
+    return { result, refreshedSessionIds };
+  });
 }
 
 async function checkRuleInput(db: Database, companyId: string, input: Partial<RuleInput>) {
@@ -100,10 +122,9 @@ export async function createDistributionRule(
   db: Database,
   companyId: string,
   input: RuleInput,
-): Promise<DistributionRule> {
+): Promise<RulesChange<DistributionRule>> {
   await checkRuleInput(db, companyId, input);
-  return db.transaction(async (tx) => {
-    await lockCompanyRules(tx, companyId);
+  return changeRules(db, companyId, async (tx) => {
     const [last] = await tx
       .select({ next: sql<number>`coalesce(max(${distributionRules.position}) + 1, 0)::int` })
       .from(distributionRules)
@@ -122,18 +143,20 @@ export async function updateDistributionRule(
   companyId: string,
   id: string,
   changes: Partial<RuleInput>,
-): Promise<DistributionRule> {
+): Promise<RulesChange<DistributionRule>> {
   if (!(await findDistributionRule(db, companyId, id))) {
     throw new NotFoundError('distribution rule', id);
   }
   await checkRuleInput(db, companyId, changes);
-  const [rule] = await db
-    .update(distributionRules)
-    .set(changes)
-    .where(and(eq(distributionRules.companyId, companyId), eq(distributionRules.id, id)))
-    .returning();
-  if (!rule) throw new NotFoundError('distribution rule', id);
-  return rule;
+  return changeRules(db, companyId, async (tx) => {
+    const [rule] = await tx
+      .update(distributionRules)
+      .set(changes)
+      .where(and(eq(distributionRules.companyId, companyId), eq(distributionRules.id, id)))
+      .returning();
+    if (!rule) throw new NotFoundError('distribution rule', id);
+    return rule;
+  });
 }
 
 /** Deletes a rule and closes the gap it leaves in the order. */
@@ -141,9 +164,8 @@ export async function deleteDistributionRule(
   db: Database,
   companyId: string,
   id: string,
-): Promise<DistributionRule> {
-  return db.transaction(async (tx) => {
-    await lockCompanyRules(tx, companyId);
+): Promise<RulesChange<DistributionRule>> {
+  return changeRules(db, companyId, async (tx) => {
     const [rule] = await tx
       .delete(distributionRules)
       .where(and(eq(distributionRules.companyId, companyId), eq(distributionRules.id, id)))
@@ -167,9 +189,8 @@ export async function reorderDistributionRules(
   db: Database,
   companyId: string,
   ruleIds: string[],
-): Promise<DistributionRule[]> {
-  return db.transaction(async (tx) => {
-    await lockCompanyRules(tx, companyId);
+): Promise<RulesChange<DistributionRule[]>> {
+  return changeRules(db, companyId, async (tx) => {
     const rules = await listDistributionRules(tx, companyId);
     const known = new Set(rules.map((rule) => rule.id));
     const given = new Set(ruleIds);

@@ -13,8 +13,15 @@ const columns: ImportColumn[] = [
   { header: 'reference', columnIndex: 2, fieldKey: 'reference', status: 'MATCHED' },
 ];
 
-/** A company's session at GROUP_ASSIGNMENT, validated: five valid rows and one invalid. */
-export async function sessionReadyToCommit(db: Database) {
+/**
+ * A company's session at GROUP_ASSIGNMENT, validated: five valid rows and one invalid
+ * (user1..user5@example.com, the invalid one third). `beforeValidation` may add the company's
+ * existing users, groups or rules first.
+ */
+export async function sessionReadyToCommit(
+  db: Database,
+  options: { beforeValidation?: (companyId: string) => Promise<void> } = {},
+) {
   const { companyId } = await createCompany(db, 'Commit');
   const session = await createImportSession(db, {
     companyId,
@@ -31,6 +38,7 @@ export async function sessionReadyToCommit(db: Database) {
     rows.map((cells, index) => ({ rowNumber: index + 2, cells })),
   );
   const target = { id: session.id, companyId, columns };
+  await options.beforeValidation?.(companyId);
   const previewBasis = {
     usersVersion: await currentUsersVersion(db, companyId),
     rulesHash: await currentRulesHash(db, companyId),
