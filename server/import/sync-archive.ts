@@ -4,8 +4,8 @@ import type { ImportColumn, UserImage } from '../../drizzle/tables.js';
 import { AppError } from '../errors.js';
 import type { User } from '../settings/users.js';
 import { cellSql, columnOf } from './columns.js';
-import type { ImportSession } from './sessions.js';
 import { emailKeySql } from './validation.js';
+import type { ImportSession } from './workflow.js';
 
 /** What a SYNC needs to know of its session to find the users it archives. */
 export interface SyncTarget {

@@ -193,6 +193,45 @@ export async function failClaimedStep(
   });
 }
 
+/**
+ * How a background step ends, as the step returns it (server/import/steps/): the worker applies
+ * it under its claim with applyStepTransition, so each step computes and none writes its end.
+ *
+ *   release          released, with `values` (a new stage, counts, or a failure that keeps
+ *                    the loaded rows)
+ *   queue            queued on to `step`, with `values`
+ *   preview-release  releasePreviewStep: released, or queued again when `basis` moved
+ *   fail             failClaimedStep: FAILED, its loaded rows dropped
+ *   done             the step wrote its end itself, in its own transaction checked against the
+ *                    claim (the commit's complete, the revert)
+ */
+export type StepTransition =
+  | { kind: 'release'; values: SessionValues }
+  | { kind: 'queue'; step: ImportStep; values: SessionValues }
+  | { kind: 'preview-release'; basis: PreviewBasis; values: SessionValues }
+  | { kind: 'fail'; failure: ImportFailure; values: SessionValues }
+  | { kind: 'done' };
+
+/** Applies a step's end while the claim is current; false when it is not (nothing written). */
+export async function applyStepTransition(
+  db: Database,
+  claim: Claim & { companyId: string },
+  transition: StepTransition,
+): Promise<boolean> {
+  switch (transition.kind) {
+    case 'release':
+      return updateClaimed(db, claim, { ...transition.values, ...RELEASED });
+    case 'queue':
+      return updateClaimed(db, claim, { ...transition.values, ...queued(transition.step) });
+    case 'preview-release':
+      return releasePreviewStep(db, claim, transition.basis, transition.values);
+    case 'fail':
+      return failClaimedStep(db, claim, transition.failure, transition.values);
+    case 'done':
+      return true;
+  }
+}
+
 /** Hands the session back at once (shutdown), instead of after its lease runs out. */
 export async function handBack(db: Database, claim: Claim): Promise<void> {
   await db

@@ -2,34 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
-import { type ImportProgress, importSessions, type PreviewBasis } from '../../drizzle/tables.js';
-import { assignGroups, groupSql } from '../import/assign-groups.js';
-import { needsColumnDecisions } from '../import/column-mapping.js';
-import { commitImport } from '../import/commit.js';
-import { validateRows, writePreview } from '../import/preview.js';
-import { currentUsersVersion } from '../import/preview-basis.js';
-import { readUpload } from '../import/read-upload.js';
-import { WorkbookReadError } from '../import/reader/read-workbook.js';
-import { revertImport } from '../import/revert.js';
-import { inPacedRowRanges, type RangePace, type RowRange } from '../import/row-ranges.js';
+import { importSessions } from '../../drizzle/tables.js';
+import type { RangePace } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
+import { runCommitStep } from '../import/steps/commit-step.js';
+import { runReadStep } from '../import/steps/read.js';
+import { refreshPreview } from '../import/steps/refresh-preview.js';
+import { runRevertStep } from '../import/steps/revert-step.js';
+import { LostClaimError, type Step, type StepContext } from '../import/steps/step.js';
+import { runValidateStep } from '../import/steps/validate.js';
 import {
+  applyStepTransition,
   failClaimedStep,
   handBack,
-  queued,
-  RELEASED,
-  releasePreviewStep,
+  type ImportStep,
   StaleClaimError,
-  updateClaimed as updateClaimedSession,
+  updateClaimed,
 } from '../import/workflow.js';
 import type { Config } from '../infrastructure/config.js';
-import { isUniqueViolation } from '../infrastructure/database-errors.js';
 import { currentRequestId, type Logger } from '../infrastructure/logger.js';
 import type { Metrics } from '../infrastructure/metrics.js';
 import type { ImportEvents } from '../infrastructure/pubsub.js';
-import { listUserFields } from '../settings/fields.js';
 import { Heartbeat } from './heartbeat.js';
-import { ProgressPacer } from './progress-pacer.js';
 import { observeStep, type StepEnd } from './step-events.js';
 
 export interface ImportWorkerOptions {
@@ -64,12 +58,6 @@ export interface ImportWorker {
 }
 
 /**
- * Progress is written and published at most this often while a step runs. The reader already
- * paces its events at 150 ms; a second throttle as slow would drop every other one.
- */
-const PROGRESS_INTERVAL_MS = 100;
-
-/**
  * While a step runs, followers hear from it at least this often (followers are promised an
  * event every 250 ms): when nothing was published for this long, the session is published
  * again as it stands (see heartbeat.ts). A beat still has to travel (NOTIFY, the follower's
@@ -85,15 +73,15 @@ const HEARTBEAT_MS = 150;
  */
 const DEFAULT_PACE: RangePace = { rows: 1_000, targetMs: 125 };
 
-/**
- * Validation's ranges at once, once the duplicate check (which runs beside them) has ended and
- * left its core free. Timed alone, the check took 0.6 s of a 1 s validation of 100k rows and
- * 5.4 s of 8.6 s at a million: the ranges after it ran on one core while the other was idle.
- */
-const VALIDATION_LANES = 2;
-
-/** Ends the current step: the lease was lost or the session was cancelled. */
-class LostClaimError extends Error {}
+/** Each background step's work (server/import/steps/), by the step the session is queued for. */
+const STEPS: Record<ImportStep, Step> = {
+  READ: runReadStep,
+  VALIDATE: runValidateStep,
+  REVIEW: (context) => refreshPreview(context, 'REVIEWING'),
+  ASSIGN: (context) => refreshPreview(context, 'ASSIGNING'),
+  COMMIT: runCommitStep,
+  REVERT: runRevertStep,
+};
 
 /**
  * Background work on import sessions. The session row is the unit of work: a process claims a
@@ -150,16 +138,6 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     return session ?? null;
   }
 
-  /** Writes to the session only while this claim is current (and tells its followers). */
-  async function updateClaimed(
-    session: ImportSession,
-    values: Partial<typeof importSessions.$inferInsert>,
-  ): Promise<boolean> {
-    const updated = await updateClaimedSession(db, session, values);
-    if (updated) publish(session.id);
-    return updated;
-  }
-
   async function renewLease(session: ImportSession): Promise<boolean> {
     const renewed = await db
       .update(importSessions)
@@ -167,234 +145,6 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       .where(and(eq(importSessions.id, session.id), eq(importSessions.attempt, session.attempt)))
       .returning({ id: importSessions.id });
     return renewed.length > 0;
-  }
-
-  const released = RELEASED;
-
-  /**
-   * Stage 3: validation, which also computes the rest of the preview (actions, users, groups)
-   * in the same pass, range by range. A file without errors goes straight on to the review.
-   */
-  async function runValidateStep(session: ImportSession): Promise<void> {
-    // Read before computing: a change landing meanwhile makes the preview look stale.
-    const usersVersion = await currentUsersVersion(db, session.companyId);
-    const groups = await groupSql(db, session);
-    const rangeDone = await startProgress(session, 'VALIDATING', session.rowCount);
-    const counts = await validateRows(db, session, {
-      groups,
-      pace,
-      // The embedded database runs one statement at a time.
-      lanes: isEmbedded(db) ? 1 : VALIDATION_LANES,
-      onRange: rangeDone,
-    });
-    await releasePreview(
-      session,
-      { usersVersion, rulesHash: groups.rulesHash },
-      {
-        ...(counts.invalid === 0 ? { stage: 'REVIEW' as const } : {}),
-        validRowCount: counts.valid,
-        invalidRowCount: counts.invalid,
-      },
-    );
-  }
-
-  /** Ends a preview step: released, or queued again when what it used moved meanwhile. */
-  async function releasePreview(
-    session: ImportSession,
-    basis: PreviewBasis,
-    values: Partial<ImportSession> = {},
-  ): Promise<void> {
-    if (!(await releasePreviewStep(db, session, basis, values))) throw new LostClaimError();
-    publish(session.id);
-  }
-
-  /**
-   * Shows the phase at once (not only after the first range), and returns what reports each
-   * range done (inPacedRowRanges calls it one at a time, in order). Throws LostClaimError once
-   * the claim is lost.
-   */
-  async function startProgress(
-    session: ImportSession,
-    phase: ImportProgress['phase'],
-    total: number | null,
-  ): Promise<(rows: number) => Promise<void>> {
-    await updateClaimed(session, { progress: { phase, done: 0, total } });
-    let done = 0;
-    return async (rows) => {
-      done += rows;
-      if (!(await updateClaimed(session, { progress: { phase, done, total } }))) {
-        throw new LostClaimError();
-      }
-    };
-  }
-
-  /**
-   * Runs a set-based step range by range, in row order and at the pace's size, reporting
-   * progress after each, so that followers see it move (one statement over a million rows is
-   * silent for tens of seconds). Stops when the claim is lost.
-   */
-  async function byRowRanges(
-    session: ImportSession,
-    phase: ImportProgress['phase'],
-    rows: { validOnly: boolean },
-    work: (range: RowRange) => Promise<void>,
-  ): Promise<void> {
-    // The session's counts (staging wrote rowCount, validation the valid ones) give the
-    // total at once; the ranges are found as they go.
-    const total = rows.validOnly ? session.validRowCount : session.rowCount;
-    const rangeDone = await startProgress(session, phase, total);
-    await inPacedRowRanges(db, session.id, rows, pace, work, { report: rangeDone });
-  }
-
-  /**
-   * Stages 4 and 5: validation computed the preview; these recompute what moved since. Users
-   * changed: actions, users and groups again; only the rules: the groups.
-   */
-  async function refreshPreview(
-    session: ImportSession,
-    phase: ImportProgress['phase'],
-  ): Promise<void> {
-    // The users' version before computing; the rules with their own hash, once for every range.
-    const usersVersion = await currentUsersVersion(db, session.companyId);
-    const groups = await groupSql(db, session);
-    const basis = { usersVersion, rulesHash: groups.rulesHash };
-    const previous = session.previewBasis;
-    const usersMoved = previous?.usersVersion !== basis.usersVersion;
-    if (usersMoved || previous?.rulesHash !== basis.rulesHash) {
-      await byRowRanges(session, phase, { validOnly: true }, (range) =>
-        usersMoved
-          ? writePreview(db, session, { range, validate: false, groups })
-          : assignGroups(db, session, groups, range),
-      );
-    }
-    await releasePreview(session, basis);
-  }
-
-  async function runCommitStep(session: ImportSession): Promise<void> {
-    await updateClaimed(session, {
-      progress: { phase: 'COMMITTING', done: 0, total: session.validRowCount },
-    });
-    // The commit is one transaction; on Postgres its progress is written from another
-    // connection as it goes. The embedded database has one connection, which the
-    // transaction holds: its commit reports nothing until it ends.
-    const onProgress = isEmbedded(db)
-      ? undefined
-      : async (done: number, total: number) => {
-          const progress = { phase: 'COMMITTING' as const, done, total };
-          if (!(await updateClaimed(session, { progress }))) throw new LostClaimError();
-        };
-    try {
-      const result = await commitImport(db, session, { pace, onProgress });
-      if (!result) throw new LostClaimError();
-      publish(session.id);
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      // Rolled back whole: users changed since validation so that a reference now clashes.
-      await updateClaimed(session, {
-        ...released,
-        stage: 'FAILED',
-        failure: {
-          code: 'USER_CONFLICT',
-          message:
-            "The company's users changed while this import was open, and a reference in the file now belongs to another user. Nothing was imported; start the import again.",
-        },
-      });
-    }
-  }
-
-  /**
-   * revertImport's background work: one transaction (revert.ts), like the commit. The import
-   * stays committed if the revert fails (rolled back whole): COMPLETED, with a failure that
-   * says so, never FAILED (which would say that nothing was imported).
-   */
-  async function runRevertStep(session: ImportSession): Promise<void> {
-    await updateClaimed(session, { progress: { phase: 'REVERTING', done: 0, total: null } });
-    let reverted: Awaited<ReturnType<typeof revertImport>>;
-    try {
-      reverted = await revertImport(db, session);
-    } catch (error) {
-      if (error instanceof StaleClaimError) throw error;
-      logger.error('import revert failed', { sessionId: session.id, error: String(error) });
-      await updateClaimed(session, {
-        ...released,
-        failure: {
-          code: 'REVERT_FAILED',
-          message:
-            'The revert could not be done and nothing was reverted (the users may have changed meanwhile). Try it again; if it fails again, contact your operator.',
-        },
-      });
-      return;
-    }
-    if (!reverted) throw new LostClaimError();
-    publish(session.id);
-  }
-
-  async function runUploadStep(session: ImportSession, abort: AbortController): Promise<void> {
-    let progressWrite: Promise<void> = Promise.resolve();
-    const pacer = new ProgressPacer<ImportProgress>(PROGRESS_INTERVAL_MS, (progress) => {
-      progressWrite = progressWrite.then(async () => {
-        if (!(await updateClaimed(session, { progress }))) abort.abort(new LostClaimError());
-      });
-    });
-    const onProgress = (progress: ImportProgress) => pacer.report(progress);
-    try {
-      // The worker thread takes a moment to start: show at once that the read has begun.
-      await updateClaimed(session, {
-        progress: { phase: 'INFLATING', done: 0, total: session.fileSize },
-      });
-      const fields = await listUserFields(db, session.companyId);
-      const result = await readUpload(db, session, {
-        fields,
-        limits: {
-          maxRows: config.MAX_ROWS,
-          maxColumns: 500,
-          maxInflatedBytes: config.MAX_INFLATED_BYTES,
-          maxStagedBytes: config.MAX_STAGED_BYTES,
-          maxEntries: 10_000,
-          timeBudgetMs: config.READ_TIME_LIMIT_MS,
-        },
-        onProgress,
-        signal: abort.signal,
-      });
-      pacer.stop();
-      await progressWrite;
-      await updateClaimed(
-        session,
-        needsColumnDecisions(result.columns)
-          ? {
-              ...released,
-              columns: result.columns,
-              rowCount: result.rowCount,
-              sheets: result.sheets,
-              stage: 'CUSTOM_FIELDS',
-            }
-          : {
-              ...queued('VALIDATE'),
-              columns: result.columns,
-              rowCount: result.rowCount,
-              sheets: result.sheets,
-              stage: 'VALIDATION',
-            },
-      );
-    } catch (error) {
-      pacer.stop();
-      await progressWrite.catch(() => {});
-      if (abort.signal.aborted) throw new LostClaimError();
-      if (!(error instanceof WorkbookReadError)) throw error;
-      // Checked against the claim with the rows' deletion: a stale process must not delete
-      // the rows of the one that took over.
-      if (
-        !(await failClaimedStep(
-          db,
-          session,
-          { code: error.code, message: error.message },
-          { rowCount: 0 },
-        ))
-      ) {
-        throw new LostClaimError();
-      }
-      publish(session.id);
-    }
   }
 
   async function runClaimed(session: ImportSession): Promise<void> {
@@ -430,27 +180,22 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     const observer = observeStep({ db, logger, metrics: options.metrics, requestId }, session);
     let end: StepEnd = 'ran';
     let failure: unknown;
+    const context: StepContext = {
+      db,
+      session,
+      config,
+      pace,
+      report: async (progress) => {
+        if (!(await updateClaimed(db, session, { progress }))) throw new LostClaimError();
+        publish(session.id);
+      },
+      signal: abort.signal,
+      logger,
+    };
     try {
-      switch (session.step) {
-        case 'READ':
-          await runUploadStep(session, abort);
-          break;
-        case 'VALIDATE':
-          await runValidateStep(session);
-          break;
-        case 'REVIEW':
-          await refreshPreview(session, 'REVIEWING');
-          break;
-        case 'ASSIGN':
-          await refreshPreview(session, 'ASSIGNING');
-          break;
-        case 'COMMIT':
-          await runCommitStep(session);
-          break;
-        case 'REVERT':
-          await runRevertStep(session);
-          break;
-      }
+      const transition = await STEPS[session.step](context);
+      if (!(await applyStepTransition(db, session, transition))) throw new LostClaimError();
+      publish(session.id);
     } catch (error) {
       if (error instanceof LostClaimError || error instanceof StaleClaimError) {
         end = stopped ? 'handed_back' : 'interrupted';
@@ -472,7 +217,7 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       heartbeat = null;
       current = null;
       const nextStepQueued = await observer.end(end, failure);
-      // A step that queued the next one itself (the read, validation) passes its request on.
+      // A step that ended queuing the next one (the read, validation) passes its request on.
       if (nextStepQueued && requestId) rememberRequest(session.id, requestId);
     }
   }

@@ -42,20 +42,21 @@ function resolveLocal(from: string, specifier: string): string | null {
 }
 
 const files = sourceFiles(serverDir);
-const graph = new Map(
-  files.map((file) => [
-    file,
-    specifiers(file, { runtime: true })
-      .map((specifier) => resolveLocal(file, specifier))
-      .filter((target): target is string => target?.startsWith(serverDir) ?? false),
-  ]),
-);
 
-/**
- * The cycles among server/'s modules as they load, each as the path of files that closes it.
- * (A type-only import is erased, so it cannot change what is defined when.)
- */
-function findCycles(): string[][] {
+/** Each file's imports within server/; with `runtime`, only those loaded when it runs. */
+function importGraph(options: { runtime?: boolean }): Map<string, string[]> {
+  return new Map(
+    files.map((file) => [
+      file,
+      specifiers(file, options)
+        .map((specifier) => resolveLocal(file, specifier))
+        .filter((target): target is string => target?.startsWith(serverDir) ?? false),
+    ]),
+  );
+}
+
+/** The cycles in `graph`, each as the path of files that closes it. */
+function findCycles(graph: Map<string, string[]>): string[][] {
   const cycles: string[][] = [];
   const state = new Map<string, 'open' | 'done'>();
   const path: string[] = [];
@@ -92,6 +93,13 @@ describe('server/ package boundaries', () => {
   });
 
   it('has no import cycle', () => {
-    expect(findCycles()).toEqual([]);
+    expect(findCycles(importGraph({ runtime: true }))).toEqual([]);
+  });
+
+  // A type-only import is erased, so it cannot change what is defined when; a cycle through one
+  // still ties two modules together (each must change with the other): the shared types go to
+  // a module of their own.
+  it('has no import cycle through type-only imports either', () => {
+    expect(findCycles(importGraph({}))).toEqual([]);
   });
 });

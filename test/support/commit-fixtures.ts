@@ -2,9 +2,9 @@ import { eq } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { type ImportColumn, importSessions, users } from '../../drizzle/tables.js';
 import { copyImportRows } from '../../server/import/load-rows.js';
-import { validateRows } from '../../server/import/preview.js';
 import { currentRulesHash, currentUsersVersion } from '../../server/import/preview-basis.js';
 import { createImportSession } from '../../server/import/sessions.js';
+import { validateRows } from '../../server/import/validate-rows.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
 
 const columns: ImportColumn[] = [

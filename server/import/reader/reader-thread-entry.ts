@@ -2,14 +2,9 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { tooLargeStaged } from './errors.js';
-import {
-  type ReadEvent,
-  type ReadLimits,
-  readWorkbook,
-  WorkbookReadError,
-} from './read-workbook.js';
-import { READER_NICENESS } from './reader-thread.js';
-import { type RowsBatch, toRowsBatch } from './rows-batch.js';
+import { readWorkbook, WorkbookReadError } from './read-workbook.js';
+import { READER_NICENESS, type ReadWorkerJob, type ReadWorkerMessage } from './reader-messages.js';
+import { toRowsBatch } from './rows-batch.js';
 
 /**
  * The worker thread started by reader-thread.ts: posts 'started' once loaded, then reads the
@@ -17,33 +12,6 @@ import { type RowsBatch, toRowsBatch } from './rows-batch.js';
  * memory, an exception exceljs throws outside the read) ends only this thread; the parent
  * turns it into a WorkbookReadError.
  */
-
-/** Parent to worker: the read to do (once), then an 'ack' for each 'rows' event handled. */
-export interface ReadWorkerJob {
-  type: 'read';
-  filePath: string;
-  limits: ReadLimits;
-  /** 'rows' events posted but not yet handled by the parent before the read pauses. */
-  maxPendingBatches: number;
-}
-
-/**
- * An event of readWorkbook as the worker posts it: rows as one JSON text a batch (RowsBatch),
- * the others as they are.
- */
-export type ReaderEvent = Exclude<ReadEvent, { type: 'rows' }> | { type: 'rows'; batch: RowsBatch };
-
-/** Worker to parent. The parent answers each 'rows' event with 'ack' once it is handled. */
-export type ReadWorkerMessage =
-  | { type: 'started' }
-  | { type: 'event'; event: ReaderEvent }
-  | { type: 'done' }
-  | {
-      type: 'failed';
-      code: WorkbookReadError['code'];
-      message: string;
-      details: Record<string, unknown>;
-    };
 
 const port = parentPort;
 if (!port)

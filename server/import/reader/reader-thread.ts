@@ -5,9 +5,9 @@ import {
   timeLimitError,
   WorkbookReadError,
 } from './read-workbook.js';
-import type { ReaderEvent, ReadWorkerJob, ReadWorkerMessage } from './reader-thread-entry.js';
+import type { ReaderEvent, ReadWorkerJob, ReadWorkerMessage } from './reader-messages.js';
 
-export type { ReaderEvent } from './reader-thread-entry.js';
+export { READER_NICENESS, type ReaderEvent } from './reader-messages.js';
 
 export interface ReadWorkerOptions {
   /** The worker's V8 heap limit (`resourceLimits.maxOldGenerationSizeMb`), default 512. */
@@ -17,8 +17,6 @@ export interface ReadWorkerOptions {
 const DEFAULT_MAX_OLD_GENERATION_SIZE_MB = 512;
 /** 'rows' events in flight before the worker waits for `onEvent` to catch up. */
 const MAX_PENDING_BATCHES = 4;
-/** The reader thread's nice value, above the rest of the server's (0): see reader-thread-entry.ts. */
-export const READER_NICENESS = 10;
 /** The worker reports its own TIME_LIMIT; this much later it is terminated instead. */
 const TERMINATION_GRACE_MS = 2000;
 
