@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   bytea,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -362,6 +363,11 @@ export const importSessions = pgTable(
     mode: importMode().notNull().default('ADD_AND_UPDATE'),
     /** A SYNC past the archive limit was acknowledged by continueImport(acknowledgeArchive). */
     archiveAcknowledged: boolean('archive_acknowledged').notNull().default(false),
+    /**
+     * The SYNC_ARCHIVE_LIMIT_PERCENT the last continueImport checked: the commit checks it
+     * again if the users changed since. Null: never checked.
+     */
+    archiveLimitPercent: doublePrecision('archive_limit_percent'),
     /** When the commit ended: the undo period counts from here. */
     committedAt: timestamp('committed_at', { withTimezone: true }),
     /** The revert asked for (step REVERT) reverts the users without conflicts and skips the rest. */

@@ -111,7 +111,7 @@ builder.mutationFields((t) => ({
   deleteCustomField: t.fieldWithInput({
     type: CustomFieldRef,
     description:
-      "Deletes a custom field and every user's value of it. Built-ins cannot be deleted; a field a rule tests is refused.",
+      "Deletes a custom field, every user's value of it and the column mappings remembered for it. Built-ins cannot be deleted; a field a rule tests is refused.",
     typeOptions: { description: 'Which custom field to delete.' },
     errors: { types: [NotFoundError, InUseError] },
     input: { id: t.input.id({ required: true, description: 'The custom field to delete.' }) },

@@ -196,7 +196,7 @@ const ColumnMappingRef = builder.objectRef<ColumnMapping>('ColumnMapping').imple
     field: t.field({
       type: UserFieldRef,
       nullable: true,
-      description: 'The field it fills; null when that custom field was deleted since.',
+      description: 'The field it fills (deleting a custom field forgets the mappings to it).',
       resolve: async (mapping, _args, ctx) => {
         const fields = await listUserFields(ctx.db, ctx.auth.companyId);
         return fields.find((field) => field.key === mapping.fieldKey) ?? null;

@@ -103,7 +103,7 @@ builder.objectFields(ImportSessionRef, (t) => ({
     type: ArchiveWarningRef,
     nullable: true,
     description:
-      'At REVIEW and GROUP_ASSIGNMENT, for a SYNC that would archive more than SYNC_ARCHIVE_LIMIT_PERCENT of the active users and is not acknowledged yet; null otherwise.',
+      'At REVIEW and GROUP_ASSIGNMENT, for a SYNC that would archive more than SYNC_ARCHIVE_LIMIT_PERCENT of the active users and is not acknowledged yet; null otherwise. A commit that finds the users changed since so that the SYNC passes the limit commits nothing and comes back to GROUP_ASSIGNMENT with this warning.',
     resolve: async (session, _args, ctx) => {
       if (session.mode !== 'SYNC' || session.archiveAcknowledged) return null;
       if (!beforeCommit(session.stage, session.busy)) return null;

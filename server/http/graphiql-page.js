@@ -22,11 +22,13 @@ const IMPORT_DOCUMENT = `# Import users from a spreadsheet, stage by stage.
 
 # Stage 1, the file: choose the .xlsx in the Import
 # panel (upload icon, left), then run StartImport.
-# The file is sent as $file.
-mutation StartImport($file: Upload!, $comment: String) {
-  startImport(input: { file: $file, comment: $comment }) {
+# The file is sent as $file. "mode": ADD_AND_UPDATE
+# adds and updates users; SYNC also archives the
+# active users the file lacks.
+mutation StartImport($file: Upload!, $comment: String, $mode: ImportMode = ADD_AND_UPDATE) {
+  startImport(input: { file: $file, comment: $comment, mode: $mode }) {
     __typename
-    ... on ImportSession { id stage busy fileName }
+    ... on ImportSession { id stage busy fileName mode }
     ... on Error { code message }
   }
 }
@@ -34,7 +36,7 @@ mutation StartImport($file: Upload!, $comment: String) {
 # Watch the import work: progress arrives while it
 # runs. When busy is false, the stage waits for you:
 # press Stop (the Run button) and run the next one.
-# It ends by itself at COMPLETED.
+# It ends by itself at COMPLETED (or REVERTED).
 subscription FollowImport($sessionId: ID!) {
   importSessionUpdated(id: $sessionId) {
     stage
@@ -45,26 +47,44 @@ subscription FollowImport($sessionId: ID!) {
     invalidRowCount
     columns { header status }
     failure { code message }
-    result { created updated unchanged skipped }
+    result { created updated unchanged skipped archived restored }
+    revertResult { removed updated unarchived rearchived conflicts }
   }
 }
 
-# Stage 2, new columns (stage CUSTOM_FIELDS, only
-# when the file has columns your company does not
-# know): list the headers to add as custom fields in
-# "addToDatabase"; the other new columns are ignored.
-mutation ConfirmCustomFields($sessionId: ID!, $addToDatabase: [String!]!) {
-  confirmCustomFields(input: { sessionId: $sessionId, addToDatabase: $addToDatabase }) {
+# Stage 2, columns (stage CUSTOM_FIELDS, only when a
+# column matched no field or a required field has
+# no column): each column with the fields suggested
+# for it, best first.
+query ColumnChoices($sessionId: ID!) {
+  importSession(id: $sessionId) {
+    stage
+    unmappedFields { key label }
+    columns {
+      header
+      status
+      field { key }
+      suggestions { field { key label } score explanation }
+    }
+  }
+}
+
+# Decide the columns in "columns": MAP to a field
+# (fieldKey, e.g. a suggestion's), ADD as a new
+# custom field, IGNORE, or MATCHED to keep a match.
+# New columns not named are ignored. MAP decisions
+# are remembered for the next files (columnMappings).
+mutation ConfirmColumns($sessionId: ID!, $columns: [ColumnDecisionInput!]!) {
+  confirmColumns(input: { sessionId: $sessionId, columns: $columns }) {
     __typename
-    ... on ImportSession { id stage busy columns { header status } }
+    ... on ImportSession { id stage busy columns { header status field { key } } }
     ... on Error { code message }
   }
 }
 
 # Stage 3, errors (stage VALIDATION): the rows with
 # errors and the error report (its link appears in
-# the Import panel). ContinueFromValidation skips the
-# rows with errors; CancelImport stops instead.
+# the Import panel).
 query ImportErrors($sessionId: ID!) {
   importSession(id: $sessionId) {
     stage
@@ -77,6 +97,29 @@ query ImportErrors($sessionId: ID!) {
   }
 }
 
+# Fix rows here instead of in the file: put the row
+# number and the new cell values in "rows"; they
+# are checked again at once.
+mutation FixRows($sessionId: ID!, $rows: [ImportRowEditInput!]!) {
+  updateImportRows(input: { sessionId: $sessionId, rows: $rows }) {
+    __typename
+    ... on ImportSession { id validRowCount invalidRowCount }
+    ... on Error { code message }
+  }
+}
+
+# Or replace a text in every cell of one column
+# ("header"), e.g. a mistyped email domain.
+mutation ReplaceInColumn($sessionId: ID!, $header: String!, $find: String!, $replace: String!) {
+  replaceInColumn(input: { sessionId: $sessionId, header: $header, find: $find, replace: $replace }) {
+    __typename
+    ... on ImportSession { id validRowCount invalidRowCount }
+    ... on Error { code message }
+  }
+}
+
+# ContinueFromValidation skips the rows still with
+# errors; CancelImport stops instead.
 mutation ContinueFromValidation($sessionId: ID!) {
   continueImport(input: { sessionId: $sessionId, stage: VALIDATION }) {
     __typename
@@ -85,11 +128,18 @@ mutation ContinueFromValidation($sessionId: ID!) {
   }
 }
 
-# Stage 4, review (stage REVIEW): what each row will
-# do (CREATE, UPDATE, UNCHANGED, SKIP).
+# Stage 4, review (stage REVIEW): how many users each
+# action concerns and what each row does. A SYNC
+# archives the users in usersToArchive; past the
+# archive limit, archiveWarning is set: check them,
+# then set "acknowledgeArchive" to true to go on.
 query ReviewRows($sessionId: ID!) {
   importSession(id: $sessionId) {
     stage
+    mode
+    actionCounts { create update unchanged restore skip archive }
+    archiveWarning { archiveCount activeUserCount limitPercent }
+    usersToArchive(first: 20) { edges { node { email userName } } }
     importedUsersReport { url fileName expiresAt }
     rows(first: 50) {
       edges { node { rowNumber action values { header value } changes { field { label } from to } } }
@@ -97,10 +147,11 @@ query ReviewRows($sessionId: ID!) {
   }
 }
 
-mutation ContinueFromReview($sessionId: ID!) {
-  continueImport(input: { sessionId: $sessionId, stage: REVIEW }) {
+mutation ContinueFromReview($sessionId: ID!, $acknowledgeArchive: Boolean) {
+  continueImport(input: { sessionId: $sessionId, stage: REVIEW, acknowledgeArchive: $acknowledgeArchive }) {
     __typename
     ... on ImportSession { id stage busy }
+    ... on ArchiveLimitExceededError { archiveCount activeUserCount limitPercent }
     ... on Error { code message }
   }
 }
@@ -108,17 +159,22 @@ mutation ContinueFromReview($sessionId: ID!) {
 # Stage 5, training groups (GROUP_ASSIGNMENT): how
 # many users each group gets. CommitImport imports
 # them; run FollowImport to see it reach COMPLETED.
+# If users changed meanwhile so that a SYNC passes
+# the archive limit, it comes back here with
+# archiveWarning: acknowledge it as in stage 4.
 query GroupAssignment($sessionId: ID!) {
   importSession(id: $sessionId) {
     stage
     groupAssignment { trainingGroup { name } userCount }
+    archiveWarning { archiveCount activeUserCount limitPercent }
   }
 }
 
-mutation CommitImport($sessionId: ID!) {
-  continueImport(input: { sessionId: $sessionId, stage: GROUP_ASSIGNMENT }) {
+mutation CommitImport($sessionId: ID!, $acknowledgeArchive: Boolean) {
+  continueImport(input: { sessionId: $sessionId, stage: GROUP_ASSIGNMENT, acknowledgeArchive: $acknowledgeArchive }) {
     __typename
     ... on ImportSession { id stage busy }
+    ... on ArchiveLimitExceededError { archiveCount activeUserCount limitPercent }
     ... on Error { code message }
   }
 }
@@ -132,13 +188,52 @@ mutation CancelImport($sessionId: ID!) {
     ... on Error { code message }
   }
 }
+
+# After the import (COMPLETED): what it did to each
+# user, field by field.
+query ImportChanges($sessionId: ID!) {
+  importSession(id: $sessionId) {
+    stage
+    committedAt
+    result { created updated unchanged skipped archived restored }
+    changes(first: 50) {
+      edges { node { email action revertOutcome fields { fieldKey before after } } }
+    }
+  }
+}
+
+# Undo it (within IMPORT_UNDO_DAYS): created users
+# are removed, the others get back what they had.
+# Users changed since stop it (conflicts) unless
+# "force" is true, which leaves them as they are.
+# Run FollowImport to see it reach REVERTED.
+mutation RevertImport($sessionId: ID!, $force: Boolean = false) {
+  revertImport(input: { sessionId: $sessionId, force: $force }) {
+    __typename
+    ... on ImportSession { id stage busy }
+    ... on RevertConflictError { conflictCount }
+    ... on Error { code message }
+  }
+}
 `;
 
 const IMPORT_VARIABLES = `{
   "file": null,
   "comment": "Imported in GraphiQL",
+  "mode": "ADD_AND_UPDATE",
   "sessionId": "${SESSION_ID_PLACEHOLDER}",
-  "addToDatabase": []
+  "columns": [
+    { "header": "Department", "action": "ADD" },
+    { "header": "Mail", "action": "MAP", "fieldKey": "email" }
+  ],
+  "rows": [
+    { "rowNumber": 2, "values": [{ "header": "Email", "value": "ann@example.com" }] }
+  ],
+  "header": "Email",
+  "find": "@exmaple.com",
+  "replace": "@example.com",
+  "acknowledgeArchive": false,
+  "force": false
 }`;
 
 const TOKENS_DOCUMENT = `# Your company's API tokens (needs an ADMIN token).

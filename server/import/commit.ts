@@ -18,9 +18,9 @@ import {
   type RangePace,
   type RowRange,
 } from './row-ranges.js';
-import { archiveLeavers } from './sync-archive.js';
+import { archiveLeavers, archiveLimitPassedSinceCheck } from './sync-archive.js';
 import { nfcSql } from './validation.js';
-import { StaleClaimError } from './workflow.js';
+import { queued, StaleClaimError } from './workflow.js';
 
 export interface CommitTarget {
   id: string;
@@ -34,7 +34,18 @@ export interface CommitTarget {
   validRowCount: number;
   /** SYNC also archives the active users the file does not contain (sync-archive.ts). */
   mode?: 'ADD_AND_UPDATE' | 'SYNC';
+  /** A SYNC past the archive limit was acknowledged: the commit archives without a limit. */
+  archiveAcknowledged?: boolean;
+  /** The limit continueImport checked, checked again if the users changed since. */
+  archiveLimitPercent?: number | null;
 }
+
+/**
+ * What the commit returns instead of a result when users changed after continueImport checked
+ * the archive limit, so that the SYNC now passes it: nothing was committed, and the session is
+ * back at GROUP_ASSIGNMENT (its preview recomputed first) with its archiveWarning.
+ */
+export const ARCHIVE_LIMIT_PASSED = 'ARCHIVE_LIMIT_PASSED';
 
 export interface CommitOptions {
   /**
@@ -58,13 +69,15 @@ export interface CommitOptions {
  * Returns null when the claim is no longer current at the start, and throws StaleClaimError
  * (rolling everything back) when it stopped being current meanwhile: a cancellation or a
  * takeover wins until the last statement. A retry after a crash finds either nothing
- * committed or the session already COMPLETED: never half of it.
+ * committed or the session already COMPLETED: never half of it. An unacknowledged SYNC that
+ * the users changed since continueImport now takes past the archive limit commits nothing and
+ * returns ARCHIVE_LIMIT_PASSED.
  */
 export async function commitImport(
   db: Database,
   target: CommitTarget,
   options: CommitOptions,
-): Promise<ImportResult | null> {
+): Promise<ImportResult | typeof ARCHIVE_LIMIT_PASSED | null> {
   return db.transaction(async (tx) => {
     await tx.execute(
       sql`select pg_advisory_xact_lock(hashtext(${`muster.commit:${target.companyId}`}))`,
@@ -81,6 +94,17 @@ export async function commitImport(
     // rules committed.
     await holdPreviewBasis(tx, target.companyId);
     if (!(await previewHolds(tx, target.companyId, target.previewBasis))) {
+      // The users may have changed since continueImport checked the archive limit (while
+      // the preview held, they had not): the admin must see what the SYNC archives now.
+      if (await archiveLimitPassedSinceCheck(tx, target)) {
+        const stopped = await tx
+          .update(importSessions)
+          .set({ ...queued('ASSIGN'), updatedAt: new Date() })
+          .where(isCurrent(target))
+          .returning({ id: importSessions.id });
+        if (stopped.length === 0) throw new StaleClaimError(target.id);
+        return ARCHIVE_LIMIT_PASSED;
+      }
       await writePreview(tx, target, { validate: false, groups: await groupSql(tx, target) });
     }
     // For revertImport and ImportSession.changes: the users as they were, set-based.

@@ -179,11 +179,11 @@ export async function continueImport(
     if (session.stage !== fromStage || !next) {
       throw new WrongStageError(session.stage, next ? [fromStage] : Object.keys(CONTINUE_FROM));
     }
-    const archiveAcknowledged = await checkArchiveLimit(tx, session, {
+    const archive = await checkArchiveLimit(tx, session, {
       acknowledgeArchive: sync.acknowledgeArchive,
       limitPercent: sync.archiveLimitPercent,
     });
-    return queueStep(tx, session, next, { archiveAcknowledged });
+    return queueStep(tx, session, next, archive);
   });
 }
 

@@ -81,22 +81,40 @@ export class ArchiveLimitExceededError extends AppError {
 const CHECKED_STAGES: ImportSession['stage'][] = ['REVIEW', 'GROUP_ASSIGNMENT'];
 
 /**
- * Called by continueImport on the locked session: returns whether the archiving is
- * acknowledged now (kept on the session), or throws ArchiveLimitExceededError when a SYNC
- * past the limit goes on without it.
+ * Called by continueImport on the locked session: returns what to keep on the session, whether
+ * the archiving is acknowledged now and the limit checked (for the commit to check again), or
+ * throws ArchiveLimitExceededError when a SYNC past the limit goes on without it.
  */
 export async function checkArchiveLimit(
   db: Database,
   session: ImportSession,
   options: { acknowledgeArchive?: boolean | null; limitPercent: number },
-): Promise<boolean> {
-  if (session.archiveAcknowledged || options.acknowledgeArchive) return true;
-  if (session.mode !== 'SYNC' || !CHECKED_STAGES.includes(session.stage)) return false;
+): Promise<{ archiveAcknowledged: boolean; archiveLimitPercent: number }> {
+  const checked = { archiveLimitPercent: options.limitPercent };
+  if (session.archiveAcknowledged || options.acknowledgeArchive) {
+    return { ...checked, archiveAcknowledged: true };
+  }
+  if (session.mode !== 'SYNC' || !CHECKED_STAGES.includes(session.stage)) {
+    return { ...checked, archiveAcknowledged: false };
+  }
   const count = await countArchive(db, session);
   if (exceedsArchiveLimit(count, options.limitPercent)) {
     throw new ArchiveLimitExceededError(count.archive, count.active, options.limitPercent);
   }
-  return false;
+  return { ...checked, archiveAcknowledged: false };
+}
+
+/**
+ * For the commit, in its transaction, once the users changed since continueImport checked the
+ * limit: whether an unacknowledged SYNC now archives past the limit that was checked.
+ */
+export async function archiveLimitPassedSinceCheck(
+  db: Database,
+  target: SyncTarget & { archiveAcknowledged?: boolean; archiveLimitPercent?: number | null },
+): Promise<boolean> {
+  const limitPercent = target.archiveLimitPercent;
+  if (target.mode !== 'SYNC' || target.archiveAcknowledged || limitPercent == null) return false;
+  return exceedsArchiveLimit(await countArchive(db, target), limitPercent);
 }
 
 /** One page of the users a SYNC in review would archive, by email (keyset). */

@@ -1,6 +1,6 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { customFields, distributionRules, users } from '../../drizzle/tables.js';
+import { columnMappings, customFields, distributionRules, users } from '../../drizzle/tables.js';
 import { InUseError, NameTakenError, NotFoundError, TooManyFieldsError } from '../errors.js';
 import { bumpUsersVersion, lockCompanyUsers } from '../import/preview-basis.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
@@ -152,7 +152,11 @@ export async function renameCustomField(
   return renamed;
 }
 
-/** Deletes the field and every user's value of it; refused while a rule tests the field. */
+/**
+ * Deletes the field, every user's value of it and the headers remembered for it (a new field
+ * of the same label gets the same key: an old mapping would fill it unasked). Refused while a
+ * rule tests the field.
+ */
 export async function deleteCustomField(
   db: Database,
   companyId: string,
@@ -180,6 +184,9 @@ export async function deleteCustomField(
       .where(and(eq(users.companyId, companyId), sql`${users.customValues} ? ${field.key}::text`));
     await bumpUsersVersion(tx, companyId);
     await tx.delete(customFields).where(eq(customFields.id, id));
+    await tx
+      .delete(columnMappings)
+      .where(and(eq(columnMappings.companyId, companyId), eq(columnMappings.fieldKey, field.key)));
     return field;
   });
 }

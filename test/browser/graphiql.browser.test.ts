@@ -5,12 +5,14 @@ import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../../drizzle/tables.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 
 /**
  * GraphiQL at /graphql in a real (headless) Chromium with no internet access, used as an admin
  * would: the token on the first screen, a spreadsheet chosen in the Import panel, the wizard's
- * operations run one after the other from the default document, the subscription followed in
+ * operations run one after the other from the default document (a SYNC: columns decided, rows
+ * fixed, the archive limit acknowledged, committed, then undone), the subscription followed in
  * the result pane, the error report link opened; and API tokens made and revoked there.
  * Runs with `npm run test:browser` (vitest.browser.config.ts), not with `npm test`.
  */
@@ -23,6 +25,7 @@ const WAIT_MS = 60_000;
 let testApp: TestApp;
 let baseUrl: string;
 let token: string;
+let companyId: string;
 let companyName: string;
 let browser: Browser | null = null;
 
@@ -39,7 +42,7 @@ beforeAll(async () => {
   testApp = await createTestApp();
   baseUrl = await testApp.listen();
   companyName = `GraphiQL Browser ${randomBytes(3).toString('hex')}`;
-  ({ token } = await testApp.createTestCompany(companyName));
+  ({ token, companyId } = await testApp.createTestCompany(companyName));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // A fresh, temporary user data directory: Playwright makes one for each launch.
@@ -244,14 +247,18 @@ async function follow(page: Page, stage: string): Promise<Record<string, any>[]>
   });
 }
 
-/** 400 good rows (so that reading takes a while), two new columns, and two bad rows. */
+/**
+ * 400 good rows ( the first three with a mistyped domain), two
+ * new columns, and two bad rows.
+ */
 async function writeWorkbook(path: string): Promise<{ goodRows: number; badRows: number }> {
   const workbook = new ExcelJS.Workbook();
   const sheet = workbook.addWorksheet('Users');
   sheet.addRow(['Email', 'userName', 'reference', 'Department', 'Shoe size']);
   const goodRows = 400;
   for (let i = 1; i <= goodRows; i++) {
-    sheet.addRow([`person${i}@example.com`, `Person ${i}`, `REF-${i}`, 'Sales', 40 + (i % 6)]);
+    const domain = i <= 3 ? 'exmaple.com' : 'example.com';
+    sheet.addRow([`person${i}@${domain}`, `Person ${i}`, `REF-${i}`, 'Sales', 40 + (i % 6)]);
   }
   sheet.addRow(['not-an-email', 'Bad Email', 'REF-X1', 'Sales', 41]);
   sheet.addRow(['noreference@example.com', 'No Reference', '', 'Sales', 42]);
@@ -290,19 +297,46 @@ describe('GraphiQL in Chromium', () => {
       expect(operations).toEqual([
         'StartImport',
         'FollowImport',
-        'ConfirmCustomFields',
+        'ColumnChoices',
+        'ConfirmColumns',
         'ImportErrors',
+        'FixRows',
+        'ReplaceInColumn',
         'ContinueFromValidation',
         'ReviewRows',
         'ContinueFromReview',
         'GroupAssignment',
         'CommitImport',
         'CancelImport',
+        'ImportChanges',
+        'RevertImport',
       ]);
       expect(JSON.parse(await editorValue(page, '.graphiql-editor-tool'))).toMatchObject({
         file: null,
-        addToDatabase: [],
+        mode: 'ADD_AND_UPDATE',
+        acknowledgeArchive: false,
       });
+      /** Changes some of the variables, as the admin does in the variables editor. */
+      const setVariables = async (changes: Record<string, unknown>) => {
+        const variables = JSON.parse(await editorValue(page, '.graphiql-editor-tool'));
+        await setEditorValue(
+          page,
+          '.graphiql-editor-tool',
+          JSON.stringify({ ...variables, ...changes }, null, 2),
+        );
+      };
+
+      // Ten users the file does not contain: a SYNC archives them all, past the limit.
+      const leavers = 10;
+      await testApp.db.insert(users).values(
+        Array.from({ length: leavers }, (_, i) => ({
+          companyId,
+          email: `leaver${i + 1}@example.com`,
+          userName: `Leaver ${i + 1}`,
+          reference: `OLD-${i + 1}`,
+        })),
+      );
+      await setVariables({ mode: 'SYNC' });
 
       // Stage 1: the spreadsheet, picked in the Import panel, goes with StartImport.
       const workbookPath = join(OUTPUT_DIR, 'graphiql-import.xlsx');
@@ -324,6 +358,7 @@ describe('GraphiQL in Chromium', () => {
         __typename: 'ImportSession',
         stage: 'UPLOAD',
         fileName: 'graphiql-import.xlsx',
+        mode: 'SYNC',
       });
       const sessionId = started.data?.startImport.id as string;
       // The session's id went into the variables for the next operations.
@@ -331,10 +366,9 @@ describe('GraphiQL in Chromium', () => {
         .poll(async () => JSON.parse(await editorValue(page, '.graphiql-editor-tool')).sessionId)
         .toBe(sessionId);
 
-      // The subscription shows the session as it works, then waiting at the new columns.
+      // The subscription shows the session waiting at the new columns (the read may be over
+      // before it starts: its progress is seen at the groups below).
       const reading = await follow(page, 'CUSTOM_FIELDS');
-      expect(reading.length).toBeGreaterThan(1);
-      expect(reading.some((r) => r.data?.importSessionUpdated?.busy === true)).toBe(true);
       const columns = reading.at(-1)?.data?.importSessionUpdated.columns as {
         header: string;
         status: string;
@@ -345,20 +379,33 @@ describe('GraphiQL in Chromium', () => {
       ]);
       await screenshot(page, 'graphiql-import-custom-fields');
 
-      // Stage 2: add Department as a custom field, ignore Shoe size.
-      const variables = JSON.parse(await editorValue(page, '.graphiql-editor-tool'));
-      await setEditorValue(
+      // Stage 2: the columns with their suggestions; add Department, ignore Shoe size.
+      await run(page, 'ColumnChoices');
+      const choices = await resultWhen(
         page,
-        '.graphiql-editor-tool',
-        JSON.stringify({ ...variables, addToDatabase: ['Department'] }, null, 2),
+        (r) => Boolean(r.data?.importSession?.columns),
+        'ColumnChoices',
       );
-      await run(page, 'ConfirmCustomFields');
+      expect(
+        choices.data?.importSession.columns.map((c: { header: string; status: string }) => [
+          c.header,
+          c.status,
+        ]),
+      ).toEqual([
+        ['Email', 'MATCHED'],
+        ['userName', 'MATCHED'],
+        ['reference', 'MATCHED'],
+        ['Department', 'NEW'],
+        ['Shoe size', 'NEW'],
+      ]);
+      await setVariables({ columns: [{ header: 'Department', action: 'ADD' }] });
+      await run(page, 'ConfirmColumns');
       const confirmed = await resultWhen(
         page,
-        (r) => Boolean(r.data?.confirmCustomFields),
-        'ConfirmCustomFields',
+        (r) => Boolean(r.data?.confirmColumns),
+        'ConfirmColumns',
       );
-      expect(confirmed.data?.confirmCustomFields.__typename).toBe('ImportSession');
+      expect(confirmed.data?.confirmColumns.__typename).toBe('ImportSession');
       await follow(page, 'VALIDATION');
 
       // Stage 3: the errors, and the error report's link in the Import panel.
@@ -381,17 +428,101 @@ describe('GraphiQL in Chromium', () => {
       const reportText = JSON.stringify(reportBook.worksheets[0]?.getSheetValues());
       expect(reportText).toContain('not-an-email');
 
+      // Fix the bad email in place, and the mistyped domain with the default find and replace.
+      const badEmail = errors.data?.importSession.errors.edges.find(
+        (edge: { node: { value: string } }) => edge.node.value === 'not-an-email',
+      ).node.rowNumber as number;
+      await setVariables({
+        rows: [{ rowNumber: badEmail, values: [{ header: 'Email', value: 'fixed@example.com' }] }],
+      });
+      await run(page, 'FixRows');
+      const fixed = await resultWhen(page, (r) => Boolean(r.data?.updateImportRows), 'FixRows');
+      expect(fixed.data?.updateImportRows).toMatchObject({
+        __typename: 'ImportSession',
+        invalidRowCount: badRows - 1,
+      });
+      await run(page, 'ReplaceInColumn');
+      const replaced = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.replaceInColumn),
+        'ReplaceInColumn',
+      );
+      expect(replaced.data?.replaceInColumn.__typename).toBe('ImportSession');
+
       await run(page, 'ContinueFromValidation');
       await resultWhen(page, (r) => Boolean(r.data?.continueImport), 'ContinueFromValidation');
       await follow(page, 'REVIEW');
 
-      // Stage 4: review, then on.
+      // Stage 4: the review shows the users the SYNC archives, past the limit: acknowledged.
       await run(page, 'ReviewRows');
       const review = await resultWhen(page, (r) => Boolean(r.data?.importSession), 'ReviewRows');
+      expect(review.data?.importSession).toMatchObject({
+        mode: 'SYNC',
+        actionCounts: { create: goodRows + 1, skip: badRows - 1, archive: leavers },
+        archiveWarning: { archiveCount: leavers, activeUserCount: leavers },
+      });
       expect(review.data?.importSession.rows.edges[0].node.action).toBe('CREATE');
       await run(page, 'ContinueFromReview');
-      await resultWhen(page, (r) => Boolean(r.data?.continueImport), 'ContinueFromReview');
+      const refused = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.continueImport),
+        'ContinueFromReview',
+      );
+      expect(refused.data?.continueImport.__typename).toBe('ArchiveLimitExceededError');
+      await setVariables({ acknowledgeArchive: true });
+      await run(page, 'ContinueFromReview');
+      await resultWhen(
+        page,
+        (r) => r.data?.continueImport?.__typename === 'ImportSession',
+        'ContinueFromReview acknowledged',
+      );
       await follow(page, 'GROUP_ASSIGNMENT');
+
+      // The subscription shows the session as it works: a rule added meanwhile (by another
+      // admin) has the groups computed again while FollowImport is running.
+      await page.evaluate(() => {
+        (window as unknown as { seenResults: string[] }).seenResults.length = 0;
+      });
+      await run(page, 'FollowImport');
+      await resultWhen(
+        page,
+        (r) => r.data?.importSessionUpdated?.stage === 'GROUP_ASSIGNMENT',
+        'FollowImport at GROUP_ASSIGNMENT',
+      );
+      const group = await testApp.request(
+        token,
+        'mutation { createTrainingGroup(input: { name: "Nobody" }) { ... on TrainingGroup { id } } }',
+      );
+      const rule = await testApp.request(
+        token,
+        `mutation($group: ID!) { createDistributionRule(input: { fieldKey: "email",
+          operator: ENDS_WITH, value: "@nobody.example", trainingGroupId: $group }) { __typename } }`,
+        { group: group.data?.createTrainingGroup.id },
+      );
+      expect(rule.data?.createDistributionRule.__typename).toBe('DistributionRule');
+      // Busy while the groups are computed again, then waiting again: stopped, as before.
+      await expect
+        .poll(
+          async () => {
+            const seen = (
+              await page.evaluate(
+                () => (window as unknown as { seenResults: string[] }).seenResults,
+              )
+            ).flatMap((text) => {
+              try {
+                return [JSON.parse(text).data?.importSessionUpdated?.busy as boolean];
+              } catch {
+                return [];
+              }
+            });
+            return seen.indexOf(true) >= 0 && seen.lastIndexOf(false) > seen.indexOf(true);
+          },
+          { timeout: WAIT_MS },
+        )
+        .toBe(true);
+      const stop = page.getByRole('button', { name: 'Stop query' });
+      if (await stop.isVisible()) await stop.click();
+      await page.getByRole('button', { name: /^Execute query/ }).waitFor();
 
       // Stage 5: the groups, then the commit, followed to COMPLETED (the subscription ends).
       await run(page, 'GroupAssignment');
@@ -405,25 +536,66 @@ describe('GraphiQL in Chromium', () => {
           (sum: number, group: { userCount: number }) => sum + group.userCount,
           0,
         ),
-      ).toBe(goodRows);
+      ).toBe(goodRows + 1);
       await run(page, 'CommitImport');
       await resultWhen(page, (r) => Boolean(r.data?.continueImport), 'CommitImport');
       const committed = await follow(page, 'COMPLETED');
       expect(committed.at(-1)?.data?.importSessionUpdated.result).toEqual({
-        created: goodRows,
+        created: goodRows + 1,
         updated: 0,
         unchanged: 0,
-        skipped: badRows,
+        skipped: badRows - 1,
+        archived: leavers,
+        restored: 0,
       });
       await screenshot(page, 'graphiql-import-completed');
+      /** The active users whose email contains `search`: how many, and the first emails. */
+      const activeUsers = async (search: string) => {
+        const found = await testApp.request(
+          token,
+          'query($search: String) { users(first: 20, search: $search) { totalCount edges { node { email } } } }',
+          { search },
+        );
+        const list = found.data?.users;
+        return {
+          count: list.totalCount as number,
+          emails: list.edges.map((edge: { node: { email: string } }) => edge.node.email),
+        };
+      };
+      expect((await activeUsers('@example.com')).count).toBe(goodRows + 1);
+      expect((await activeUsers('fixed@example.com')).emails).toEqual(['fixed@example.com']);
+      expect((await activeUsers('person1@example.com')).emails).toEqual(['person1@example.com']);
+      expect((await activeUsers('exmaple')).count).toBe(0);
 
-      const users = await testApp.request(
-        token,
-        `{ users(first: 5, search: "person${goodRows}@example.com") { edges { node { email } } } }`,
+      // After the import: what it did to each user, then undone.
+      await run(page, 'ImportChanges');
+      const changes = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.importSession?.changes),
+        'ImportChanges',
       );
-      expect(users.data?.users.edges).toEqual([
-        { node: { email: `person${goodRows}@example.com` } },
-      ]);
+      expect(changes.data?.importSession.changes.edges).toHaveLength(50);
+      await run(page, 'RevertImport');
+      const reverting = await resultWhen(
+        page,
+        (r) => Boolean(r.data?.revertImport),
+        'RevertImport',
+      );
+      expect(reverting.data?.revertImport).toMatchObject({
+        __typename: 'ImportSession',
+        busy: true,
+      });
+      const reverted = await follow(page, 'REVERTED');
+      expect(reverted.at(-1)?.data?.importSessionUpdated.revertResult).toEqual({
+        removed: goodRows + 1,
+        updated: 0,
+        unarchived: leavers,
+        rearchived: 0,
+        conflicts: 0,
+      });
+      const left = await activeUsers('@example.com');
+      expect(left.count).toBe(leavers);
+      expect(left.emails.every((email: string) => email.startsWith('leaver'))).toBe(true);
       expect(notes()).toEqual([]);
     });
   });

@@ -1,5 +1,18 @@
+import { runInNewContext } from 'node:vm';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import {
+  buildClientSchema,
+  getIntrospectionQuery,
+  type IntrospectionQuery,
+  Kind,
+  NoDeprecatedCustomRule,
+  type OperationDefinitionNode,
+  parse,
+  specifiedRules,
+  validate,
+} from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { costLimitErrors, GRAPHQL_LIMITS } from '../../server/http/graphql-limits.js';
 import { createTestApp, type TestApp } from '../support/app.js';
 
 /**
@@ -107,5 +120,64 @@ describe('GraphiQL over HTTP', () => {
     ]) {
       expect((await get(path, {})).status).toBe(404);
     }
+  });
+
+  it('opens with default documents whose every operation the schema accepts', async () => {
+    // The page's script as the browser gets it, run with just enough of a browser around it
+    // to define its documents (React and GraphiQL are stand-ins; nothing renders).
+    const page = await get('/graphql', { accept: 'text/html' });
+    const scriptPath = assetPaths(page.body.toString()).find((path) =>
+      /\/muster-graphiql-[0-9a-f]+\.js$/.test(path),
+    ) as string;
+    const script = (await get(scriptPath, {})).body.toString();
+    const noop = () => null;
+    const window = {
+      React: { createElement: noop, useEffect: noop, useState: noop, useSyncExternalStore: noop },
+      GraphiQL: { GraphQL: { parse } },
+      ReactDOM: { createRoot: () => ({ render: noop }) },
+      location: { pathname: '/graphql' },
+      localStorage: { getItem: noop },
+      sessionStorage: { getItem: noop },
+    };
+    const context = { window, document: { getElementById: noop } };
+    const tabs = runInNewContext(
+      `${script}\n[[IMPORT_DOCUMENT, IMPORT_VARIABLES], [TOKENS_DOCUMENT, TOKENS_VARIABLES]]`,
+      context,
+    ) as [string, string][];
+
+    // The schema GraphiQL gets: introspected over HTTP with a token.
+    const { token } = await t.createTestCompany();
+    const introspection = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: getIntrospectionQuery() }),
+    });
+    const { data } = (await introspection.json()) as { data: IntrospectionQuery };
+    const schema = buildClientSchema(data);
+
+    expect(tabs).toHaveLength(2);
+    for (const [text, variablesText] of tabs) {
+      // The whole tab is sent with every run: within the server's token limit.
+      const document = parse(text, { maxTokens: GRAPHQL_LIMITS.maxTokens });
+      expect(validate(schema, document, [...specifiedRules, NoDeprecatedCustomRule])).toEqual([]);
+      const variables = JSON.parse(variablesText) as Record<string, unknown>;
+      const operations = document.definitions.filter(
+        (definition): definition is OperationDefinitionNode =>
+          definition.kind === Kind.OPERATION_DEFINITION,
+      );
+      const used = new Set<string>();
+      for (const operation of operations) {
+        expect(operation.name?.value).toEqual(expect.any(String));
+        for (const definition of operation.variableDefinitions ?? []) {
+          used.add(definition.variable.name.value);
+        }
+        const alone = { ...document, definitions: [operation] };
+        expect(costLimitErrors(schema, alone, variables), operation.name?.value).toEqual([]);
+      }
+      // Every variable the operations use has a value to start from, and no other is there.
+      expect(Object.keys(variables).sort()).toEqual([...used].sort());
+    }
+    expect(tabs[0]?.[0]).toContain('mutation ConfirmColumns');
+    expect(tabs[0]?.[0]).toContain('mutation RevertImport');
   });
 });

@@ -1,12 +1,25 @@
+import { print } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CancelImportDocument,
+  ColumnMappingsDocument,
+  ConfirmColumnsDocument,
+  CreateCustomFieldDocument,
+  DeleteCustomFieldDocument,
+  ImportSessionDocument,
+  StartImportDocument,
+} from '../../client/index.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
-import { importSteps } from '../support/import-steps.js';
+import { uploadFile } from '../support/http.js';
+import { importSteps, workbookBytes } from '../support/import-steps.js';
 
 let t: TestApp;
+let baseUrl: string;
 let steps: ReturnType<typeof importSteps>;
 beforeAll(async () => {
   t = await createTestApp();
-  steps = importSteps(t, await t.listen());
+  baseUrl = await t.listen();
+  steps = importSteps(t, baseUrl);
 });
 afterAll(async () => {
   await t.close();
@@ -283,4 +296,82 @@ describe('stage 2: columns the admin maps', () => {
     expect(session.failure.code).toBe('MISSING_COLUMNS');
     expect(session.rowCount).toBe(0);
   });
+
+  it('forgets the mappings to a custom field when the field is deleted', async () => {
+    const company = await t.createTestCompany();
+    const createField = async (label: string) => {
+      const created = await t.send(company.token, CreateCustomFieldDocument, { input: { label } });
+      const field = created.data?.createCustomField;
+      if (field?.__typename !== 'CustomField') throw new Error(JSON.stringify(created));
+      return field;
+    };
+    /** The client's own StartImport, as a multipart request; then the session once idle. */
+    const importHrExport = async () => {
+      const { body } = await uploadFile(
+        baseUrl,
+        company.token,
+        print(StartImportDocument),
+        { input: { file: null } },
+        { name: 'hr.xlsx', content: await workbookBytes(HR_EXPORT) },
+      );
+      expect(body.data?.startImport?.__typename, JSON.stringify(body)).toBe('ImportSession');
+      const { id } = body.data.startImport;
+      await steps.waitUntilIdle(company, id, 'id');
+      const read = await t.send(company.token, ImportSessionDocument, { id });
+      const session = read.data?.importSession;
+      if (!session) throw new Error(JSON.stringify(read));
+      return session;
+    };
+    const department = await createField('Department');
+    expect(department.key).toBe('department');
+
+    const first = await importHrExport();
+    expect(first.stage).toBe('CUSTOM_FIELDS');
+    const confirmed = await t.send(company.token, ConfirmColumnsDocument, {
+      input: {
+        sessionId: first.id,
+        columns: [
+          { header: 'Kontakt', action: 'MAP', fieldKey: 'email' },
+          { header: 'Name', action: 'MAP', fieldKey: 'userName' },
+          { header: 'Personalnummer', action: 'MAP', fieldKey: 'reference' },
+          { header: 'Abteilung', action: 'MAP', fieldKey: 'department' },
+        ],
+      },
+    });
+    expect(confirmed.data?.confirmColumns.__typename).toBe('ImportSession');
+    await steps.waitUntilIdle(company, first.id, 'id');
+    const cancelled = await t.send(company.token, CancelImportDocument, {
+      input: { sessionId: first.id },
+    });
+    expect(cancelled.data?.cancelImport.__typename).toBe('ImportSession');
+    const remembered = await t.send(company.token, ColumnMappingsDocument);
+    expect(remembered.data?.columnMappings.map((m) => [m.header, m.field?.key])).toEqual([
+      ['Abteilung', 'department'],
+      ['Kontakt', 'email'],
+      ['Name', 'userName'],
+      ['Personalnummer', 'reference'],
+    ]);
+
+    const deleted = await t.send(company.token, DeleteCustomFieldDocument, {
+      input: { id: department.id },
+    });
+    expect(deleted.data?.deleteCustomField.__typename).toBe('CustomField');
+    const left = await t.send(company.token, ColumnMappingsDocument);
+    expect(left.data?.columnMappings.map((m) => [m.header, m.field?.key])).toEqual([
+      ['Kontakt', 'email'],
+      ['Name', 'userName'],
+      ['Personalnummer', 'reference'],
+    ]);
+
+    // A new field with the same label gets the same key: the old mapping must not come back.
+    expect((await createField('Department')).key).toBe('department');
+    const second = await importHrExport();
+    expect(second.stage).toBe('CUSTOM_FIELDS');
+    expect(second.columns.map((c) => [c.header, c.status, c.matchSource])).toEqual([
+      ['Kontakt', 'MATCHED', 'REMEMBERED'],
+      ['Name', 'MATCHED', 'REMEMBERED'],
+      ['Personalnummer', 'MATCHED', 'REMEMBERED'],
+      ['Abteilung', 'NEW', null],
+    ]);
+  }, 180_000);
 });

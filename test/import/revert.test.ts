@@ -1,6 +1,12 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ImportChangesDocument,
+  ImportSessionDocument,
+  RevertImportDocument,
+  ViewerDocument,
+} from '../../client/index.js';
 import { importSessions } from '../../drizzle/tables.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { importDriver, userRows } from '../support/sync-fixtures.js';
@@ -204,5 +210,63 @@ describe('revertImport', () => {
     const open = await drive.start(company, userRows(3, 3));
     expect(await revert(company, open.id)).toMatchObject({ __typename: 'WrongStageError' });
     expect(await drive.listUsers(company)).toHaveLength(2);
+  }, 180_000);
+
+  it('fails REVERT_FAILED when its transaction fails: nothing reverted, still COMPLETED', async () => {
+    const company = await t.createTestCompany();
+    await drive.importRows(company, userRows(1, 3));
+    const rows = userRows(1, 4);
+    rows[0] = ['user1@example.com', 'User 1 renamed', 'R1'];
+    const done = await drive.importRows(company, rows);
+    expect(done.result).toMatchObject({ created: 1, updated: 1 });
+    const imported = state(await drive.listUsers(company));
+    const user4 = (await drive.listUsers(company)).find((u) => u.email === 'user4@example.com');
+
+    // Another system's table refers to the user the import created: deleting it fails.
+    await t.db.execute(
+      sql.raw(`create table test_enrolments (user_id uuid not null references users (id))`),
+    );
+    try {
+      await t.db.execute(
+        sql.raw(`insert into test_enrolments values ('${decodeGlobalID(user4.id).id}')`),
+      );
+      const queued = await t.send(company.token, RevertImportDocument, {
+        input: { sessionId: done.id },
+      });
+      expect(queued.data?.revertImport).toMatchObject({
+        __typename: 'ImportSession',
+        stage: 'COMPLETED',
+        busy: true,
+      });
+      await drive.waitUntilIdle(company, done.id);
+    } finally {
+      await t.db.execute(sql.raw('drop table test_enrolments'));
+    }
+
+    const failed = await t.send(company.token, ImportSessionDocument, { id: done.id });
+    const session = failed.data?.importSession;
+    expect(session).toMatchObject({
+      stage: 'COMPLETED',
+      busy: false,
+      result: { created: 1, updated: 1 },
+      revertResult: null,
+      failure: { code: 'REVERT_FAILED' },
+    });
+    expect(session?.failure?.message).toContain('nothing was reverted');
+    expect(state(await drive.listUsers(company))).toBe(imported);
+    const recorded = await t.send(company.token, ImportChangesDocument, { id: done.id, first: 10 });
+    expect(
+      recorded.data?.importSession?.changes.edges.map((edge) => edge.node.revertOutcome),
+    ).toEqual([null, null]);
+    // The server keeps serving, and the revert can be asked again once it can be done.
+    expect((await t.send(company.token, ViewerDocument)).data?.viewer.role).toBe('ADMIN');
+    expect(
+      (await t.send(company.token, RevertImportDocument, { input: { sessionId: done.id } })).data
+        ?.revertImport.__typename,
+    ).toBe('ImportSession');
+    expect(await drive.waitUntilIdle(company, done.id)).toMatchObject({
+      stage: 'REVERTED',
+      revertResult: { removed: 1, updated: 1 },
+    });
   }, 180_000);
 });

@@ -1,5 +1,11 @@
+import { sql } from 'drizzle-orm';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ContinueImportDocument,
+  ImportReviewCountsDocument,
+  ImportSessionDocument,
+} from '../../client/index.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { importDriver, userRows } from '../support/sync-fixtures.js';
 
@@ -197,5 +203,83 @@ describe('a SYNC import', () => {
     );
     expect(back).toMatchObject({ status: 'ACTIVE', archivedAt: null, userName: 'User 10 back' });
     expect(await drive.listUsers(company, 'ARCHIVED')).toEqual([]);
+  }, 180_000);
+
+  it('checks the archive limit again at the commit when users joined after the check', async () => {
+    const company = await t.createTestCompany();
+    await drive.importRows(company, userRows(1, 10));
+    // 1 of 10 is within the 10 % limit: no acknowledgement asked.
+    const atReview = await drive.start(company, userRows(1, 9), 'SYNC');
+    expect(atReview.stage).toBe('REVIEW');
+    await drive.continueFrom(company, atReview.id, 'REVIEW');
+    expect(await drive.waitUntilIdle(company, atReview.id)).toMatchObject({
+      stage: 'GROUP_ASSIGNMENT',
+      archiveAcknowledged: false,
+    });
+
+    // Right after continueImport checked the limit, five users join the company that the
+    // file does not contain (as another import committing then would): 6 of 15 to archive.
+    await t.db.execute(
+      sql.raw(`create function test_users_join() returns trigger language plpgsql as $$
+        begin
+          insert into users (company_id, email, user_name, reference)
+            select new.company_id, 'late' || n || '@example.com', 'Late ' || n, 'L' || n
+            from generate_series(1, 5) n;
+          update companies set users_version = users_version + 1 where id = new.company_id;
+          return new;
+        end $$`),
+    );
+    await t.db.execute(
+      sql.raw(`create trigger test_users_join after update of step on import_sessions for each row
+          when (new.step = 'COMMIT' and old.step <> 'COMMIT'
+            and new.company_id = '${company.companyId}')
+          execute function test_users_join();`),
+    );
+    try {
+      const continued = await t.send(company.token, ContinueImportDocument, {
+        input: { sessionId: atReview.id, stage: 'GROUP_ASSIGNMENT' },
+      });
+      expect(continued.data?.continueImport).toMatchObject({ __typename: 'ImportSession' });
+      await drive.waitUntilIdle(company, atReview.id);
+    } finally {
+      await t.db.execute(sql.raw('drop trigger test_users_join on import_sessions'));
+      await t.db.execute(sql.raw('drop function test_users_join()'));
+    }
+
+    // The commit stopped back at the groups, nobody archived, with the typed warning.
+    const stopped = await t.send(company.token, ImportSessionDocument, { id: atReview.id });
+    expect(stopped.data?.importSession).toMatchObject({
+      stage: 'GROUP_ASSIGNMENT',
+      busy: false,
+      result: null,
+      failure: null,
+      archiveAcknowledged: false,
+    });
+    const counts = await t.send(company.token, ImportReviewCountsDocument, { id: atReview.id });
+    expect(counts.data?.importSession).toMatchObject({
+      actionCounts: { archive: 6 },
+      archiveWarning: { archiveCount: 6, activeUserCount: 15, limitPercent: 10 },
+    });
+    expect(await drive.listUsers(company)).toHaveLength(15);
+    expect(await drive.listUsers(company, 'ARCHIVED')).toEqual([]);
+
+    const refused = await t.send(company.token, ContinueImportDocument, {
+      input: { sessionId: atReview.id, stage: 'GROUP_ASSIGNMENT' },
+    });
+    expect(refused.data?.continueImport).toMatchObject({
+      __typename: 'ArchiveLimitExceededError',
+      code: 'ARCHIVE_LIMIT_EXCEEDED',
+      archiveCount: 6,
+      activeUserCount: 15,
+    });
+    const acknowledged = await t.send(company.token, ContinueImportDocument, {
+      input: { sessionId: atReview.id, stage: 'GROUP_ASSIGNMENT', acknowledgeArchive: true },
+    });
+    expect(acknowledged.data?.continueImport.__typename).toBe('ImportSession');
+    const done = await drive.waitUntilIdle(company, atReview.id);
+    expect(done).toMatchObject({ stage: 'COMPLETED', result: { archived: 6 } });
+    expect(emails(await drive.listUsers(company))).toEqual(
+      emails(userRows(1, 9).map(([email]) => ({ email: email as string }))),
+    );
   }, 180_000);
 });

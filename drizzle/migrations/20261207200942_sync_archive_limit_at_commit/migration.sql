@@ -1,0 +1,1 @@
+ALTER TABLE "import_sessions" ADD COLUMN "archive_limit_percent" double precision;
