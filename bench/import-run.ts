@@ -23,13 +23,25 @@ export const ROWS_PAGE = `query($id: ID!) { importSession(id: $id) {
 const SESSION_FIELDS = `stage busy rowCount validRowCount invalidRowCount
   progress { phase processed total }
   columns { header status }
-  result { created updated unchanged skipped }
+  result { created updated unchanged skipped archived restored }
   failure { code message }`;
 const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) { ${SESSION_FIELDS} } }`;
 const START_IMPORT = `mutation($input: StartImportInput!) { startImport(input: $input) {
   __typename ... on ImportSession { id stage busy } ... on Error { code message } } }`;
+/** Read once at REVIEW of a SYNC, as a client's review screen does (not on every event). */
+const ARCHIVE_WARNING = `query($id: ID!) { importSession(id: $id) {
+  archiveWarning { archiveCount activeUserCount limitPercent } } }`;
 
-interface SessionView {
+export type ImportMode = 'ADD_AND_UPDATE' | 'SYNC';
+
+/** A SYNC past SYNC_ARCHIVE_LIMIT_PERCENT, as the session shows it at REVIEW. */
+export interface ArchiveWarning {
+  archiveCount: number;
+  activeUserCount: number;
+  limitPercent: number;
+}
+
+export interface SessionView {
   stage: string;
   busy: boolean;
   rowCount: number;
@@ -37,11 +49,18 @@ interface SessionView {
   invalidRowCount: number;
   progress: { phase: string; processed: number; total: number | null } | null;
   columns: { header: string; status: string }[];
-  result: { created: number; updated: number; unchanged: number; skipped: number } | null;
+  result: {
+    created: number;
+    updated: number;
+    unchanged: number;
+    skipped: number;
+    archived: number;
+    restored: number;
+  } | null;
   failure: { code: string; message: string } | null;
 }
 
-interface TimedEvent {
+export interface TimedEvent {
   at: number;
   session: SessionView;
 }
@@ -68,7 +87,7 @@ export async function graphql<T = unknown>(
 }
 
 /** What the benchmark reads of a mutation's payload: the object's id or key, or the error. */
-interface MutationPayload {
+export interface MutationPayload {
   id?: string;
   key?: string;
   code?: string;
@@ -76,18 +95,14 @@ interface MutationPayload {
 }
 
 /** A mutation whose result is a union of the object and typed errors: returns the object. */
-async function mutate(
+export async function mutate<T extends MutationPayload = MutationPayload>(
   url: string,
   token: string,
   mutation: string,
   variables: Record<string, unknown> = {},
-): Promise<MutationPayload> {
-  const data = await graphql<Record<string, MutationPayload | null>>(
-    url,
-    token,
-    mutation,
-    variables,
-  );
+  timeoutMs = REQUEST_TIMEOUT_MS,
+): Promise<T> {
+  const data = await graphql<Record<string, T | null>>(url, token, mutation, variables, timeoutMs);
   const [payload] = Object.values(data);
   if (!payload || payload.code) throw new Error(`mutation failed: ${JSON.stringify(data)}`);
   return payload;
@@ -220,7 +235,7 @@ export function startProbe(request: () => Promise<unknown>, intervalMs = PROBE_I
  * Follows a session over Server-Sent Events (Yoga's default transport), stamping each event
  * with its arrival time. `waitFor` hands out events in order.
  */
-class SessionFollower {
+export class SessionFollower {
   readonly events: TimedEvent[] = [];
   private cursor = 0;
   private ended = false;
@@ -327,24 +342,30 @@ class SessionFollower {
  * looked at; streaming gets past that check.
  */
 export interface PreparedUpload {
+  mode: ImportMode;
   contentType: string;
   /** The encoded body, or (chunked) the Response whose body stream encodes it when sent. */
   body: ArrayBuffer | Response;
 }
 
-export async function prepareUpload(path: string, chunked: boolean): Promise<PreparedUpload> {
+export async function prepareUpload(
+  path: string,
+  chunked: boolean,
+  mode: ImportMode = 'ADD_AND_UPDATE',
+): Promise<PreparedUpload> {
   const form = new FormData();
   form.set(
     'operations',
     JSON.stringify({
       query: START_IMPORT,
-      variables: { input: { file: null, comment: 'benchmark' } },
+      variables: { input: { file: null, comment: 'benchmark', mode } },
     }),
   );
   form.set('map', JSON.stringify({ 0: ['variables.input.file'] }));
   form.set('0', new Blob([await readFile(path)]), basename(path));
   const encoded = new Response(form);
   return {
+    mode,
     contentType: encoded.headers.get('content-type') ?? '',
     body: chunked ? encoded : await encoded.arrayBuffer(),
   };
@@ -376,13 +397,20 @@ async function uploadWorkbook(
   return session.id as string;
 }
 
-async function continueFrom(url: string, token: string, id: string, stage: string): Promise<void> {
+/** continueImport from `stage`; `acknowledgeArchive` confirms a SYNC past the archive limit. */
+export async function continueFrom(
+  url: string,
+  token: string,
+  id: string,
+  stage: string,
+  acknowledgeArchive = false,
+): Promise<void> {
   await mutate(
     url,
     token,
-    `mutation($id: ID!, $stage: ImportStage!) { continueImport(input: { sessionId: $id, stage: $stage }) {
+    `mutation($id: ID!, $stage: ImportStage!, $acknowledge: Boolean) { continueImport(input: { sessionId: $id, stage: $stage, acknowledgeArchive: $acknowledge }) {
       __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
-    { id, stage },
+    { id, stage, acknowledge: acknowledgeArchive || null },
   );
 }
 
@@ -426,6 +454,8 @@ export interface ImportTimings {
   rowCount: number;
   invalidRowCount: number;
   events: number;
+  /** A SYNC's archive warning at REVIEW, acknowledged in continueImport; null when none. */
+  archiveWarning: ArchiveWarning | null;
 }
 
 export interface BusyGap {
@@ -463,7 +493,7 @@ function withResumes(events: TimedEvent[], resumes: Resume[]): TimedEvent[] {
 }
 
 /** The longest stretch while busy between events that `differ` (all events, or changes). */
-function longestBusyGap(
+export function longestBusyGap(
   events: TimedEvent[],
   startedAt: number,
   differ: (a: TimedEvent, b: TimedEvent) => boolean,
@@ -492,14 +522,35 @@ function progressKey(event: TimedEvent): string {
   return `${stage}|${busy}|${progress?.phase ?? ''}|${progress?.processed ?? ''}`;
 }
 
-/** Uploads the file and drives every stage to the commit, continuing automatically. */
-export async function driveImport(options: {
+/** An import uploaded and followed to the end of validation (idle at VALIDATION or REVIEW). */
+export interface ValidatedImport {
+  id: string;
+  /** Follows the session on; the caller closes it. */
+  follower: SessionFollower;
+  startedAt: number;
+  uploadedAt: number;
+  /** startedAt + the timeout: every wait of this import ends by then. */
+  deadline: number;
+  first: TimedEvent;
+  read: TimedEvent;
+  validated: TimedEvent;
+  validationFrom: number;
+  confirmMs: number;
+  /** When each confirmation and continue was sent and answered (see withResumes). */
+  resumes: Resume[];
+}
+
+/**
+ * Uploads the file and follows it through the read and validation, adding the file's new
+ * columns with confirmCustomFields: where an import and the row fixes (bench/cases.ts) start.
+ */
+export async function driveToValidation(options: {
   url: string;
   token: string;
   upload: PreparedUpload;
   timeoutMs: number;
   onStaged?(sessionId: string): void;
-}): Promise<ImportTimings> {
+}): Promise<ValidatedImport> {
   const { url, token } = options;
   const startedAt = performance.now();
   const deadline = startedAt + options.timeoutMs;
@@ -516,34 +567,68 @@ export async function driveImport(options: {
     options.onStaged?.(id);
     let validationFrom = read.at;
     let confirmMs = 0;
-    // When each confirmation and continue was sent and answered (see withResumes).
     const resumes: Resume[] = [];
-    const resume = async (send: () => Promise<unknown>) => {
-      const sentAt = performance.now();
-      await send();
-      resumes.push({ sentAt, answeredAt: performance.now() });
-    };
     if (read.session.stage === 'CUSTOM_FIELDS') {
       const newHeaders = read.session.columns
         .filter((column) => column.status === 'NEW')
         .map((column) => column.header);
       validationFrom = performance.now();
-      await resume(() =>
-        mutate(
-          url,
-          token,
-          `mutation($id: ID!, $headers: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $headers }) {
+      await mutate(
+        url,
+        token,
+        `mutation($id: ID!, $headers: [String!]!) { confirmCustomFields(input: { sessionId: $id, addToDatabase: $headers }) {
           __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
-          { id, headers: newHeaders },
-        ),
+        { id, headers: newHeaders },
       );
-      confirmMs = performance.now() - validationFrom;
+      const answeredAt = performance.now();
+      resumes.push({ sentAt: validationFrom, answeredAt });
+      confirmMs = answeredAt - validationFrom;
     }
     const validated = await follower.waitFor(
       'the end of validation',
       (s) => !s.busy && s.stage !== 'UPLOAD' && s.stage !== 'CUSTOM_FIELDS',
       deadline,
     );
+    return {
+      id,
+      follower,
+      startedAt,
+      uploadedAt,
+      deadline,
+      first,
+      read,
+      validated,
+      validationFrom,
+      confirmMs,
+      resumes,
+    };
+  } catch (error) {
+    follower.close();
+    throw error;
+  }
+}
+
+/**
+ * Uploads the file and drives every stage to the commit, continuing automatically. A SYNC
+ * past the archive limit is acknowledged at REVIEW, after reading its warning.
+ */
+export async function driveImport(options: {
+  url: string;
+  token: string;
+  upload: PreparedUpload;
+  timeoutMs: number;
+  onStaged?(sessionId: string): void;
+}): Promise<ImportTimings> {
+  const { url, token } = options;
+  const validation = await driveToValidation(options);
+  const { id, follower, startedAt, uploadedAt, deadline, first, read, validated, resumes } =
+    validation;
+  try {
+    const resume = async (send: () => Promise<unknown>) => {
+      const sentAt = performance.now();
+      await send();
+      resumes.push({ sentAt, answeredAt: performance.now() });
+    };
     let reviewMs = 0;
     let reviewWindow: [number, number] = [validated.at, validated.at];
     if (validated.session.stage === 'VALIDATION') {
@@ -557,8 +642,18 @@ export async function driveImport(options: {
       reviewMs = reviewed.at - from;
       reviewWindow = [from, reviewed.at];
     }
+    let archiveWarning: ArchiveWarning | null = null;
+    if (options.upload.mode === 'SYNC') {
+      const data = await graphql<{ importSession: { archiveWarning: ArchiveWarning | null } }>(
+        url,
+        token,
+        ARCHIVE_WARNING,
+        { id },
+      );
+      archiveWarning = data.importSession.archiveWarning;
+    }
     const groupsFrom = performance.now();
-    await resume(() => continueFrom(url, token, id, 'REVIEW'));
+    await resume(() => continueFrom(url, token, id, 'REVIEW', archiveWarning !== null));
     const grouped = await follower.waitFor(
       'the group assignment',
       (s) => s.stage === 'GROUP_ASSIGNMENT' && !s.busy,
@@ -600,7 +695,7 @@ export async function driveImport(options: {
       windows: {
         upload: [startedAt, uploadedAt],
         read: [uploadedAt, read.at],
-        validation: [validationFrom, validated.at],
+        validation: [validation.validationFrom, validated.at],
         review: reviewWindow,
         groups: [groupsFrom, grouped.at],
         commit: [commitFrom, committed.at],
@@ -609,8 +704,8 @@ export async function driveImport(options: {
         uploadMs: uploadedAt - startedAt,
         firstEventMs: first.at - uploadedAt,
         readMs: read.at - uploadedAt,
-        confirmMs,
-        validationMs: validated.at - validationFrom,
+        confirmMs: validation.confirmMs,
+        validationMs: validated.at - validation.validationFrom,
         reviewMs,
         groupsMs: grouped.at - groupsFrom,
         commitMs: committed.at - commitFrom,
@@ -624,6 +719,7 @@ export async function driveImport(options: {
       rowCount: committed.session.rowCount,
       invalidRowCount: committed.session.invalidRowCount,
       events: events.length,
+      archiveWarning,
     };
   } finally {
     follower.close();

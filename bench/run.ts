@@ -5,22 +5,33 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createEmptyPostgresDatabase } from '../test/support/database.js';
+import {
+  benchmarkRowFixes,
+  benchmarkSyncAndRevert,
+  ROW_FIXES,
+  type RowFixResult,
+  type SyncRevertResult,
+  TARGETS,
+} from './cases.js';
 import { type FloorRun, floorsOf, openFloorBench } from './floors.js';
 import {
   type BusyGap,
   benchmarkImport,
   CLIENT_PAGE_SIZES,
   type ImportRunResult,
+  prepareUpload,
 } from './import-run.js';
 import { killAllServers, sampleMemory, startServerProcess } from './server-process.js';
 import { loadAverage, maximum, median, p95, round } from './stats.js';
-import { cachedWorkbook } from './workbook.js';
+import { cachedWorkbook, type WorkbookVariant } from './workbook.js';
 
 /**
- * `npm run bench -- --rows N [--json] [--runs K] [--database postgres|pglite] [--inline-strings]`
+ * `npm run bench -- --rows N [--json] [--runs K] [--database postgres|pglite] [--inline-strings]
+ *   [--sync-revert] [--row-fixes]`
  *
  * Measures whole imports through a real server process over HTTP, each right after the floors
  * (bare read, bulk load, upsert), and prints a table (and with --json a last line of JSON).
+ * --sync-revert and --row-fixes add the cases of bench/cases.ts after each run's import.
  */
 
 const { values: args } = parseArgs({
@@ -33,6 +44,10 @@ const { values: args } = parseArgs({
     'timeout-ms': { type: 'string' },
     /** Stream the upload without Content-Length, past Yoga's 25 MB body limit (docs/performance.md). */
     'chunked-upload': { type: 'boolean', default: false },
+    /** After the import: a SYNC re-import of 90 % of the users, then two reverts (cases.ts). */
+    'sync-revert': { type: 'boolean', default: false },
+    /** After the import: one-row fixes and a replaceInColumn at VALIDATION (cases.ts). */
+    'row-fixes': { type: 'boolean', default: false },
   },
 });
 
@@ -78,10 +93,19 @@ async function withCleanup<T>(cleanup: () => Promise<void>, work: () => Promise<
   }
 }
 
-async function oneRun(
-  path: string,
-  fileBytes: number,
-): Promise<ImportRunResult & { load: string }> {
+/** The workbooks of the optional cases, written (or taken from the cache) before the runs. */
+interface CaseFiles {
+  syncPath: string | null;
+  rowFixPath: string | null;
+}
+
+type RunResult = ImportRunResult & {
+  load: string;
+  syncRevert: SyncRevertResult | null;
+  rowFixes: RowFixResult | null;
+};
+
+async function oneRun(path: string, fileBytes: number, caseFiles: CaseFiles): Promise<RunResult> {
   const dataDir = await mkdtemp(join(tmpdir(), 'muster-bench-'));
   const postgresDatabase =
     database === 'postgres' ? await createEmptyPostgresDatabase(serverUrl) : null;
@@ -117,7 +141,29 @@ async function oneRun(
             memory,
             log,
           });
-          return { ...result, load: await loadAverage() };
+          const load = await loadAverage();
+          // Row fixes first: they change no user (the session is cancelled), while the SYNC
+          // and the reverts leave the company without the first import's users.
+          const rowFixes = caseFiles.rowFixPath
+            ? await benchmarkRowFixes({
+                url: server.url,
+                token: bootstrapToken,
+                upload: await prepareUpload(caseFiles.rowFixPath, args['chunked-upload']),
+                timeoutMs: importTimeoutMs,
+                log,
+              })
+            : null;
+          const syncRevert = caseFiles.syncPath
+            ? await benchmarkSyncAndRevert({
+                url: server.url,
+                token: bootstrapToken,
+                firstSessionId: result.first.sessionId,
+                syncUpload: await prepareUpload(caseFiles.syncPath, args['chunked-upload'], 'SYNC'),
+                timeoutMs: importTimeoutMs,
+                log,
+              })
+            : null;
+          return { ...result, load, syncRevert, rowFixes };
         } catch (error) {
           log(`server output:\n${server.logs().slice(-4000)}`);
           throw error;
@@ -129,6 +175,8 @@ async function oneRun(
 
 const ms = (value: number) => (Number.isFinite(value) ? String(round(value)) : '-');
 const mb = (value: number) => (Number.isFinite(value) ? String(Math.round(value)) : '-');
+const fixed2 = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : '-');
+const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
 const roundGap = (gap: BusyGap): BusyGap => ({
   ...gap,
@@ -158,25 +206,39 @@ function table(rowsOfCells: string[][]): string {
 const floorMsOf = (run: FloorRun | undefined): number =>
   run ? run.readMs + run.loadMs + run.upsertMs : Number.NaN;
 
+/** The SYNC's file: the same users but every tenth (rows 0, 10, 20, …), so it archives 10 %. */
+const SYNC_VARIANT: WorkbookVariant = { includes: (index) => index % 10 !== 0 };
+/** The row fixes' file: the same users, one row in a hundred with a bad email. */
+const ROW_FIX_VARIANT: WorkbookVariant = { invalidEvery: 100 };
+
 async function main(): Promise<void> {
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
   const loadAtStart = await loadAverage();
-  const path = join(
-    repoRoot,
-    'bench',
-    '.cache',
-    `users-${rows}-${sharedStrings ? 'shared' : 'inline'}-strings.xlsx`,
-  );
-  log(`workbook: ${path}`);
-  const file = await cachedWorkbook(path, rows, sharedStrings);
-  log(
-    `  ${(file.bytes / 1024 / 1024).toFixed(1)} MB${file.generated ? `, written in ${Math.round(file.generateMs)} ms` : ' (cached)'}`,
-  );
+  const workbook = async (name: string, variant?: WorkbookVariant) => {
+    const path = join(
+      repoRoot,
+      'bench',
+      '.cache',
+      `users-${rows}${name}-${sharedStrings ? 'shared' : 'inline'}-strings.xlsx`,
+    );
+    log(`workbook: ${path}`);
+    const written = await cachedWorkbook(path, rows, sharedStrings, variant);
+    log(
+      `  ${(written.bytes / 1024 / 1024).toFixed(1)} MB${written.generated ? `, written in ${Math.round(written.generateMs)} ms` : ' (cached)'}`,
+    );
+    return written;
+  };
+  const file = await workbook('');
+  const path = file.path;
+  const caseFiles: CaseFiles = {
+    syncPath: args['sync-revert'] ? (await workbook('-sync90', SYNC_VARIANT)).path : null,
+    rowFixPath: args['row-fixes'] ? (await workbook('-invalid1pct', ROW_FIX_VARIANT)).path : null,
+  };
 
   // Each import run right after its own floors: both see the machine in the same spell.
   const floorBench = await openFloorBench({ path, rows, database, serverUrl });
   const floorRuns: FloorRun[] = [];
-  const results: (ImportRunResult & { load: string })[] = [];
+  const results: RunResult[] = [];
   try {
     for (let run = 0; run < runs; run++) {
       const floorRun = await floorBench.measure();
@@ -185,7 +247,7 @@ async function main(): Promise<void> {
         `floors ${run + 1}/${runs}: P ${Math.round(floorRun.readMs)} ms, C ${Math.round(floorRun.loadMs)} ms, U ${Math.round(floorRun.upsertMs)} ms`,
       );
       log(`import run ${run + 1}/${runs} (${database}, load ${await loadAverage()})`);
-      results.push(await oneRun(path, file.bytes));
+      results.push(await oneRun(path, file.bytes, caseFiles));
     }
   } finally {
     await floorBench.close();
@@ -193,8 +255,19 @@ async function main(): Promise<void> {
   const floors = floorsOf(floorRuns, floorBench.method);
   const loadAtEnd = await loadAverage();
 
-  const pick = (select: (result: ImportRunResult) => number) => results.map(select);
-  const med = (select: (result: ImportRunResult) => number) => median(pick(select));
+  const pick = (select: (result: RunResult) => number) => results.map(select);
+  const med = (select: (result: RunResult) => number) => median(pick(select));
+  // The optional cases' figures; NaN (printed '-') where the case did not run.
+  const sync = (select: (result: SyncRevertResult) => number) => (result: RunResult) =>
+    result.syncRevert ? select(result.syncRevert) : Number.NaN;
+  const fixes = (select: (result: RowFixResult) => number) => (result: RunResult) =>
+    result.rowFixes ? select(result.rowFixes) : Number.NaN;
+  const ratio = (value: number) => Math.round(value * 100) / 100;
+  const revertOverCommit = (result: RunResult) =>
+    sync((cases) => cases.revertFirst.totalMs)(result) / result.first.stages.commitMs;
+  const syncOverCommit = (result: RunResult) =>
+    sync((cases) => cases.sync.stages.commitMs)(result) / result.first.stages.commitMs;
+  const replaceOverValidation = fixes((cases) => cases.replaceMs / cases.validationMs);
   const stageNames = [
     ['uploadMs', 'upload (POST → response)'],
     ['firstEventMs', 'first event (after response)'],
@@ -282,10 +355,49 @@ async function main(): Promise<void> {
     secondRunResult: results[0]?.second.result ?? null,
     stages,
     loadAverage: { start: loadAtStart, end: loadAtEnd, afterEachRun: results.map((r) => r.load) },
+    /** --sync-revert (issue #29): medians over the runs; ratios against each run's own commit. */
+    syncRevert: args['sync-revert']
+      ? {
+          syncTotalMs: round(med(sync((cases) => cases.sync.totalMs))),
+          syncStages: Object.fromEntries(
+            stageNames.map(([key]) => [key, round(med(sync((cases) => cases.sync.stages[key])))]),
+          ),
+          syncCommitOverCommit: ratio(med(syncOverCommit)),
+          syncResult: results[0]?.syncRevert?.sync.result ?? null,
+          archiveWarning: results[0]?.syncRevert?.sync.archiveWarning ?? null,
+          revertSyncMs: round(med(sync((cases) => cases.revertSync.totalMs))),
+          revertSyncResult: results[0]?.syncRevert?.revertSync.result ?? null,
+          revertMs: round(med(sync((cases) => cases.revertFirst.totalMs))),
+          revertOverCommit: ratio(med(revertOverCommit)),
+          revertResult: results[0]?.syncRevert?.revertFirst.result ?? null,
+          revertBusyGapMax: results.flatMap((result) =>
+            result.syncRevert ? [roundGap(result.syncRevert.revertFirst.busyGapMax)] : [],
+          ),
+          target: TARGETS.syncOrRevertOverCommit,
+        }
+      : null,
+    /** --row-fixes (issue #28): medians over the runs. */
+    rowFixes: args['row-fixes']
+      ? {
+          fixes: ROW_FIXES,
+          fixP95Ms: round(med(fixes((cases) => cases.fixP95Ms))),
+          fixMaxMs: round(maximum(pick(fixes((cases) => maximum(cases.fixMs))))),
+          fixP95TargetMs: TARGETS.rowFixP95Ms,
+          validationMs: round(med(fixes((cases) => cases.validationMs))),
+          replaceMs: round(med(fixes((cases) => cases.replaceMs))),
+          replaceOverValidation: ratio(med(replaceOverValidation)),
+          replaceOverValidationTarget: TARGETS.replaceOverValidation,
+          replacedRows: results[0]?.rowFixes?.replacedRows ?? null,
+          invalidBefore: results[0]?.rowFixes?.invalidBefore ?? null,
+          fixedInvalidRows: results[0]?.rowFixes?.fixedInvalidRows ?? null,
+          invalidAfterFixes: results[0]?.rowFixes?.invalidAfterFixes ?? null,
+          invalidAfterReplace: results[0]?.rowFixes?.invalidAfterReplace ?? null,
+        }
+      : null,
   };
 
   const runColumns = results.map((_, index) => `run ${index + 1}`);
-  const perRun = (label: string, select: (result: ImportRunResult) => number, format = ms) => [
+  const perRun = (label: string, select: (result: RunResult) => number, format = ms) => [
     label,
     ...results.map((result) => format(select(result))),
     format(med(select)),
@@ -343,6 +455,65 @@ async function main(): Promise<void> {
       perRun('busy: longest without moving', (result) => result.first.stillGapMax.ms),
       perRun('re-import busy: longest gap', (result) => result.second.busyGapMax.ms),
       perRun('events repeating the one before', (result) => result.first.repeatedEvents, String),
+      ...(args['sync-revert']
+        ? [
+            perRun(
+              'SYNC re-import (90 % of the users) total',
+              sync((cases) => cases.sync.totalMs),
+            ),
+            perRun(
+              '  SYNC re-import commit',
+              sync((cases) => cases.sync.stages.commitMs),
+            ),
+            perRun(
+              `  SYNC commit / import commit (≤ ${TARGETS.syncOrRevertOverCommit})`,
+              syncOverCommit,
+              fixed2,
+            ),
+            perRun(
+              'revert of the SYNC',
+              sync((cases) => cases.revertSync.totalMs),
+            ),
+            perRun(
+              'revert of the import',
+              sync((cases) => cases.revertFirst.totalMs),
+            ),
+            perRun(
+              `  revert / import commit (≤ ${TARGETS.syncOrRevertOverCommit})`,
+              revertOverCommit,
+              fixed2,
+            ),
+            perRun(
+              '  revert: longest gap while busy',
+              sync((cases) => cases.revertFirst.busyGapMax.ms),
+            ),
+          ]
+        : []),
+      ...(args['row-fixes']
+        ? [
+            perRun(
+              'row fixes: validation of their file',
+              fixes((cases) => cases.validationMs),
+            ),
+            perRun(
+              `updateImportRows, one row, p95 of ${ROW_FIXES} (≤ ${TARGETS.rowFixP95Ms})`,
+              fixes((cases) => cases.fixP95Ms),
+            ),
+            perRun(
+              '  updateImportRows max',
+              fixes((cases) => maximum(cases.fixMs)),
+            ),
+            perRun(
+              'replaceInColumn, every row',
+              fixes((cases) => cases.replaceMs),
+            ),
+            perRun(
+              `  replace / validation (≤ ${TARGETS.replaceOverValidation})`,
+              replaceOverValidation,
+              fixed2,
+            ),
+          ]
+        : []),
     ]),
     `{viewer} p95 / max by stage (median p95, worst max): ${Object.entries(summary.queryByStage)
       .map(([stage, value]) => `${stage} ${ms(value.p95Ms)}/${ms(value.maxMs)}`)
@@ -354,6 +525,18 @@ async function main(): Promise<void> {
     `longest without moving: ${summary.stillGapMax.map(describeGap).join(' | ')}`,
     `re-import, longest gaps while busy: ${summary.secondRunBusyGapMax.map(describeGap).join(' | ')}`,
     `result: ${JSON.stringify(summary.result)}; re-import: ${JSON.stringify(summary.secondRunResult)}; probe failures: ${summary.probeFailures}${summary.probeFailure ? ` (first: ${summary.probeFailure})` : ''}`,
+    ...(summary.syncRevert
+      ? [
+          `SYNC: ${JSON.stringify(summary.syncRevert.syncResult)}; archive warning: ${JSON.stringify(summary.syncRevert.archiveWarning)}; revert of the SYNC: ${JSON.stringify(summary.syncRevert.revertSyncResult)}; revert of the import: ${JSON.stringify(summary.syncRevert.revertResult)}`,
+          `targets (#29, medians): SYNC commit / import commit ${summary.syncRevert.syncCommitOverCommit} ${met(summary.syncRevert.syncCommitOverCommit <= TARGETS.syncOrRevertOverCommit)}; revert / import commit ${summary.syncRevert.revertOverCommit} ${met(summary.syncRevert.revertOverCommit <= TARGETS.syncOrRevertOverCommit)} (≤ ${TARGETS.syncOrRevertOverCommit})`,
+        ]
+      : []),
+    ...(summary.rowFixes
+      ? [
+          `row fixes: ${summary.rowFixes.invalidBefore} invalid rows, ${summary.rowFixes.fixedInvalidRows} of the ${ROW_FIXES} fixed rows invalid, ${summary.rowFixes.invalidAfterFixes} invalid after; replaceInColumn changed ${summary.rowFixes.replacedRows} rows (${summary.rowFixes.invalidAfterReplace} invalid after)`,
+          `targets (#28, medians): updateImportRows p95 ${ms(summary.rowFixes.fixP95Ms)} ms ${met(summary.rowFixes.fixP95Ms <= TARGETS.rowFixP95Ms)} (≤ ${TARGETS.rowFixP95Ms} ms); replaceInColumn / validation ${summary.rowFixes.replaceOverValidation} ${met(summary.rowFixes.replaceOverValidation <= TARGETS.replaceOverValidation)} (≤ ${TARGETS.replaceOverValidation})`,
+        ]
+      : []),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);

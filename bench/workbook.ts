@@ -195,16 +195,27 @@ export type RowValues = [
   hireDate: Date,
 ];
 
-/** Row `index` (0-based) of the generated file: deterministic, so a floor can regenerate it. */
-export function rowValues(index: number): RowValues {
+/** Row `index`'s email when it is valid: what fixing a bad one gives back. */
+export function validEmail(index: number): string {
   // Multipliers co-prime with the list lengths spread the combinations.
   const first = pick(FIRST_NAMES, index * 7 + 3);
   const last = pick(LAST_NAMES, index * 13 + 5);
-  const [city, country] = pick(CITIES, index * 11 + 1);
   const domain = index % 20 === 7 ? CONTRACTOR_DOMAIN : EMPLOYEE_DOMAIN;
-  const local = `${asciiName(first)}.${asciiName(last)}.${index + 1}`;
+  return `${asciiName(first)}.${asciiName(last)}.${index + 1}@${domain}`;
+}
+
+/**
+ * Row `index` (0-based) of the generated file: deterministic, so a floor can regenerate it.
+ * One row in `invalidEvery` has an email without "@".
+ */
+export function rowValues(index: number, invalidEvery = INVALID_EVERY): RowValues {
+  const first = pick(FIRST_NAMES, index * 7 + 3);
+  const last = pick(LAST_NAMES, index * 13 + 5);
+  const [city, country] = pick(CITIES, index * 11 + 1);
   const email =
-    index % INVALID_EVERY === INVALID_EVERY - 1 ? `${local}.${domain}` : `${local}@${domain}`;
+    index % invalidEvery === invalidEvery - 1
+      ? validEmail(index).replace('@', '.')
+      : validEmail(index);
   // Hire dates between 2000-01-01 and about 2025, at midnight UTC as Excel stores a date.
   const hireDate = new Date(Date.UTC(2000, 0, 1) + ((index * 7919) % 9131) * 86_400_000);
   return [
@@ -235,14 +246,24 @@ export interface WorkbookFile {
   generateMs: number;
 }
 
+/** Variants of the generated file for the bench's other cases (bench/cases.ts). */
+export interface WorkbookVariant {
+  /** One row in this many has an email without "@" (default INVALID_EVERY). */
+  invalidEvery?: number;
+  /** Which of the rows 0 … rows − 1 the file has (default all), keeping their values. */
+  includes?(index: number): boolean;
+}
+
 /**
  * Writes `rows` users with exceljs's streaming writer (shared strings by default, as Excel
- * writes text; inline strings on request) once, and reuses the file on later runs.
+ * writes text; inline strings on request) once, and reuses the file on later runs. The
+ * variant must be the same for every call with one path (the cache goes by path).
  */
 export async function cachedWorkbook(
   path: string,
   rows: number,
   sharedStrings: boolean,
+  variant: WorkbookVariant = {},
 ): Promise<WorkbookFile> {
   const existing = await stat(path).catch(() => null);
   if (existing?.isFile()) {
@@ -265,7 +286,8 @@ export async function cachedWorkbook(
       ...(header === 'Hire date' ? { style: { numFmt: 'yyyy-mm-dd' } } : {}),
     }));
     for (let index = 0; index < rows; index++) {
-      sheet.addRow(rowValues(index)).commit();
+      if (variant.includes && !variant.includes(index)) continue;
+      sheet.addRow(rowValues(index, variant.invalidEvery)).commit();
     }
     sheet.commit();
     await workbook.commit();
