@@ -17,6 +17,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Tests named *.postgres.test.ts need a real Postgres (several server processes on one
     // database, its locks and statements): they run when DATABASE_URL names one, as in CI.
+    // Tests named *.nodb.test.ts open no database (the reader, limits, layout): CI runs them
+    // once, in the PGlite run (`npm test -- --exclude 'test/**/*.nodb.test.ts'` on Postgres).
     // The GraphiQL browser test needs Debian's chromium: `npm run test:browser` (CI installs it).
     exclude: [
       'test/browser/**',

@@ -94,7 +94,7 @@ const text = fc
       weight: 1,
     },
   )
-  // Within Excel's 32,767 characters a cell (a longer one is a row error: read-workbook.test.ts).
+  // Within Excel's 32,767 characters a cell (a longer one is a row error: read-workbook.nodb.test.ts).
   .map((value) => writableText(value.slice(0, 32_767)));
 
 /** Dates Excel can hold (from 1900-03-01, after its leap-year bug), some at midnight UTC. */
