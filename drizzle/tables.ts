@@ -47,9 +47,23 @@ export const userStatus = pgEnum('user_status', ['ACTIVE', 'ARCHIVED']);
 /** ADD_AND_UPDATE leaves users the file lacks alone; SYNC archives them. */
 export const importMode = pgEnum('import_mode', ['ADD_AND_UPDATE', 'SYNC']);
 
+/** What an import's background work is doing: the phases ImportProgress.phase can hold. */
+export const IMPORT_PROGRESS_PHASES = [
+  'IDLE',
+  'QUEUED',
+  'INFLATING',
+  'READING',
+  'VALIDATING',
+  'REVIEWING',
+  'ASSIGNING',
+  'COMMITTING',
+  'REVERTING',
+] as const;
+export type ImportProgressPhase = (typeof IMPORT_PROGRESS_PHASES)[number];
+
 export interface ImportProgress {
-  /** INFLATING (bytes), READING (rows), VALIDATING, … */
-  phase: string;
+  /** INFLATING counts bytes; the others rows (or, REVERTING, users). */
+  phase: ImportProgressPhase;
   done: number;
   total: number | null;
 }

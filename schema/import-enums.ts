@@ -1,4 +1,4 @@
-import type { ImportFailureCode } from '../drizzle/tables.js';
+import type { ImportFailureCode, ImportProgressPhase } from '../drizzle/tables.js';
 import { builder } from './builder.js';
 
 /** Closed sets of the import workflow, shared by the session and its typed errors. */
@@ -28,21 +28,24 @@ export const ImportStageEnum = builder.enumType('ImportStage', {
   },
 });
 
+/** Every phase, described: one missing here is a type error (IMPORT_PROGRESS_PHASES). */
+const importProgressPhases: Record<ImportProgressPhase, { description: string }> = {
+  IDLE: { description: 'Nothing runs: the session waits for an action, or has ended.' },
+  QUEUED: { description: 'The work waits for a worker to take it.' },
+  INFLATING: { description: 'Unpacking the uploaded file: progress counts bytes.' },
+  READING: { description: 'Reading the rows of the data sheet: progress counts rows.' },
+  VALIDATING: { description: 'Checking every row: progress counts rows.' },
+  REVIEWING: {
+    description: 'Working out what each row does (create, update, unchanged): rows.',
+  },
+  ASSIGNING: { description: 'Applying the distribution rules to the rows: rows.' },
+  COMMITTING: { description: 'Writing the users: progress counts rows.' },
+  REVERTING: { description: 'Undoing a committed import (revertImport): progress counts users.' },
+};
+
 export const ImportProgressPhaseEnum = builder.enumType('ImportProgressPhase', {
   description: 'What the background work of an import is doing.',
-  values: {
-    IDLE: { description: 'Nothing runs: the session waits for an action, or has ended.' },
-    QUEUED: { description: 'The work waits for a worker to take it.' },
-    INFLATING: { description: 'Unpacking the uploaded file: progress counts bytes.' },
-    READING: { description: 'Reading the rows of the data sheet: progress counts rows.' },
-    VALIDATING: { description: 'Checking every row: progress counts rows.' },
-    REVIEWING: {
-      description: 'Working out what each row does (create, update, unchanged): rows.',
-    },
-    ASSIGNING: { description: 'Applying the distribution rules to the rows: rows.' },
-    COMMITTING: { description: 'Writing the users: progress counts rows.' },
-    REVERTING: { description: 'Undoing a committed import (revertImport): progress counts users.' },
-  },
+  values: importProgressPhases,
 });
 
 /** Every failure code, described: one missing here is a type error (IMPORT_FAILURE_CODES). */

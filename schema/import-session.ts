@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { Repeater } from 'graphql-yoga';
 import { z } from 'zod';
+import type { ImportProgress } from '../drizzle/tables.js';
 import {
   EmptyFileError,
   FileTooLargeError,
@@ -112,29 +113,27 @@ export const ImportColumnRef = builder
     }),
   });
 
-const ImportProgressRef = builder
-  .objectRef<{ phase: string; done: number; total: number | null }>('ImportProgress')
-  .implement({
-    description: 'How far the current background step is.',
-    fields: (t) => ({
-      phase: t.field({
-        type: ImportProgressPhaseEnum,
-        description: 'What the background work is doing; IDLE when there is none.',
-        resolve: (p) => p.phase as never,
-      }),
-      processed: t.int({ description: 'Bytes or rows done so far.', resolve: (p) => p.done }),
-      total: t.int({
-        nullable: true,
-        description: 'Bytes or rows in all, when known.',
-        resolve: (p) => p.total,
-      }),
-      percent: t.float({
-        nullable: true,
-        description: 'processed / total × 100, when the total is known.',
-        resolve: (p) => (p.total ? Math.min(100, (p.done / p.total) * 100) : null),
-      }),
+const ImportProgressRef = builder.objectRef<ImportProgress>('ImportProgress').implement({
+  description: 'How far the current background step is.',
+  fields: (t) => ({
+    phase: t.field({
+      type: ImportProgressPhaseEnum,
+      description: 'What the background work is doing; IDLE when there is none.',
+      resolve: (p) => p.phase,
     }),
-  });
+    processed: t.int({ description: 'Bytes or rows done so far.', resolve: (p) => p.done }),
+    total: t.int({
+      nullable: true,
+      description: 'Bytes or rows in all, when known.',
+      resolve: (p) => p.total,
+    }),
+    percent: t.float({
+      nullable: true,
+      description: 'processed / total × 100, when the total is known.',
+      resolve: (p) => (p.total ? Math.min(100, (p.done / p.total) * 100) : null),
+    }),
+  }),
+});
 
 const ImportFailureRef = builder
   .objectRef<{ code: string; message: string }>('ImportFailure')
@@ -189,7 +188,7 @@ builder.node(ImportSessionRef, {
     progress: t.field({
       type: ImportProgressRef,
       description: 'Progress of the background work (all zero when idle).',
-      resolve: (s) => s.progress ?? { phase: 'IDLE', done: 0, total: null },
+      resolve: (s) => s.progress ?? ({ phase: 'IDLE', done: 0, total: null } as const),
     }),
     fileName: t.exposeString('fileName', { description: 'Name of the uploaded file.' }),
     fileSize: t.exposeInt('fileSize', { description: 'Size of the uploaded file in bytes.' }),
