@@ -245,3 +245,14 @@ builder.objectType(InputValidationError, {
 
 /** Error types every settings mutation can return besides its own. */
 export const inputErrors = [InputValidationError] as const;
+
+/** Error types of every action on an import session: not found, wrong stage, busy. */
+export const sessionActionErrors = [NotFoundError, WrongStageError, SessionBusyError] as const;
+
+/** Error types of every mutation that takes an uploaded file. */
+export const uploadErrors = [
+  EmptyFileError,
+  NotAWorkbookError,
+  FileTooLargeError,
+  RateLimitedError,
+] as const;

@@ -5,10 +5,8 @@ import {
   NameTakenError,
   NotFoundError,
   RequiredFieldUnmappedError,
-  SessionBusyError,
   UnknownFieldError,
   UnknownHeaderError,
-  WrongStageError,
 } from '../server/errors.js';
 import {
   columnSuggestions,
@@ -25,7 +23,7 @@ import {
 } from '../server/settings/column-mappings.js';
 import { listUserFields } from '../server/settings/fields.js';
 import { builder } from './builder.js';
-import { ErrorInterface, inputErrors } from './errors.js';
+import { ErrorInterface, inputErrors, sessionActionErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { globalId, localId } from './ids.js';
 import { announceChange, ImportColumnRef, ImportSessionRef, sessionId } from './import-session.js';
@@ -225,9 +223,7 @@ builder.mutationFields((t) => ({
     typeOptions: { description: 'The session and the decision for each column.' },
     errors: {
       types: [
-        NotFoundError,
-        WrongStageError,
-        SessionBusyError,
+        ...sessionActionErrors,
         UnknownHeaderError,
         UnknownFieldError,
         FieldMappedTwiceError,

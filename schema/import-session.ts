@@ -3,15 +3,11 @@ import { Repeater } from 'graphql-yoga';
 import { z } from 'zod';
 import type { ImportProgress } from '../drizzle/tables.js';
 import {
-  EmptyFileError,
-  FileTooLargeError,
   NameTakenError,
-  NotAWorkbookError,
   NotFoundError,
   RateLimitedError,
   ReportNotAvailableError,
   RequiredFieldUnmappedError,
-  SessionBusyError,
   TooManyFieldsError,
   UnknownHeaderError,
   WrongStageError,
@@ -34,7 +30,7 @@ import { ArchiveLimitExceededError } from '../server/import/sync-archive.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { InvalidRecipientsError } from '../server/infrastructure/mail.js';
 import { builder } from './builder.js';
-import { inputErrors } from './errors.js';
+import { inputErrors, sessionActionErrors, uploadErrors } from './errors.js';
 import { UserFieldRef } from './fields.js';
 import { isUuid, localId } from './ids.js';
 import { ImportFailureCodeEnum, ImportProgressPhaseEnum, ImportStageEnum } from './import-enums.js';
@@ -308,13 +304,7 @@ builder.mutationFields((t) => ({
       description: 'The file to import, an optional comment and optionally the sheet to read.',
     },
     errors: {
-      types: [
-        EmptyFileError,
-        NotAWorkbookError,
-        FileTooLargeError,
-        RateLimitedError,
-        ...inputErrors,
-      ],
+      types: [...uploadErrors, ...inputErrors],
     },
     input: {
       file: t.input.field({ type: 'Upload', required: true, description: 'The .xlsx file.' }),
@@ -364,9 +354,7 @@ builder.mutationFields((t) => ({
     typeOptions: { description: 'The session and the headers of the new columns to add.' },
     errors: {
       types: [
-        NotFoundError,
-        WrongStageError,
-        SessionBusyError,
+        ...sessionActionErrors,
         UnknownHeaderError,
         NameTakenError,
         RequiredFieldUnmappedError,
@@ -401,7 +389,7 @@ builder.mutationFields((t) => ({
       'Moves on from the stage you are at: from VALIDATION (continue as-is: rows with errors are skipped) to REVIEW, from REVIEW to GROUP_ASSIGNMENT, and from GROUP_ASSIGNMENT to the commit. The work runs in the background; follow it with importSessionUpdated.',
     typeOptions: { description: 'The session and the stage you are continuing from.' },
     errors: {
-      types: [NotFoundError, WrongStageError, SessionBusyError, ArchiveLimitExceededError],
+      types: [...sessionActionErrors, ArchiveLimitExceededError],
     },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),

@@ -1,4 +1,3 @@
-import { NotFoundError, SessionBusyError, WrongStageError } from '../server/errors.js';
 import {
   type ImageFieldChange,
   imageChanges,
@@ -11,7 +10,7 @@ import {
 import { listTrainingGroups } from '../server/settings/training-groups.js';
 import { findUsersByIds } from '../server/settings/users.js';
 import { builder } from './builder.js';
-import { ErrorInterface } from './errors.js';
+import { ErrorInterface, sessionActionErrors } from './errors.js';
 import { globalId, isUuid, localId } from './ids.js';
 import { ImportSessionRef } from './import-session.js';
 import { keysetConnection, pageArgs, pagedConnection } from './pagination.js';
@@ -236,13 +235,7 @@ builder.mutationFields((t) => ({
       'Undoes a COMPLETED import within IMPORT_UNDO_DAYS of its commit, in the background like the commit: users it created are removed, users it updated get their values and group back, users it archived are restored and users it restored archived again. Users changed since are refused (RevertConflictError) unless force. The session ends REVERTED with revertResult; follow it with importSessionUpdated.',
     typeOptions: { description: 'The import to undo.' },
     errors: {
-      types: [
-        NotFoundError,
-        WrongStageError,
-        SessionBusyError,
-        UndoExpiredError,
-        RevertConflictError,
-      ],
+      types: [...sessionActionErrors, UndoExpiredError, RevertConflictError],
     },
     input: {
       sessionId: t.input.id({ required: true, description: 'The COMPLETED import session.' }),

@@ -1,16 +1,5 @@
 import { z } from 'zod';
-import {
-  EditTooLargeError,
-  EmptyFileError,
-  FileTooLargeError,
-  NotAWorkbookError,
-  NotFoundError,
-  RateLimitedError,
-  RowNotFoundError,
-  SessionBusyError,
-  UnknownHeaderError,
-  WrongStageError,
-} from '../server/errors.js';
+import { EditTooLargeError, RowNotFoundError, UnknownHeaderError } from '../server/errors.js';
 import {
   type Editor,
   type ImportSessionEdit,
@@ -24,7 +13,7 @@ import {
 } from '../server/import/row-edits.js';
 import { receiveUpload } from '../server/import/upload.js';
 import { builder } from './builder.js';
-import { ErrorInterface, inputErrors } from './errors.js';
+import { ErrorInterface, inputErrors, sessionActionErrors, uploadErrors } from './errors.js';
 import { globalId } from './ids.js';
 import { ImportRowRef } from './import-rows.js';
 import { announceChange, ImportSessionRef, sessionId } from './import-session.js';
@@ -148,9 +137,7 @@ const RowEditInput = builder.inputType('ImportRowEditInput', {
 });
 
 const EDIT_ERRORS = [
-  NotFoundError,
-  WrongStageError,
-  SessionBusyError,
+  ...sessionActionErrors,
   UnknownHeaderError,
   RowNotFoundError,
   EditTooLargeError,
@@ -244,16 +231,7 @@ builder.mutationFields((t) => ({
       'At CUSTOM_FIELDS, VALIDATION or REVIEW: uploads a corrected file into the same session (multipart request). It is read again from stage 1 keeping the stage-2 decisions, so the import goes on to validation unless the new file has columns they do not cover. Edits of the old file are dropped.',
     typeOptions: { description: 'The session and the corrected file.' },
     errors: {
-      types: [
-        NotFoundError,
-        WrongStageError,
-        SessionBusyError,
-        EmptyFileError,
-        NotAWorkbookError,
-        FileTooLargeError,
-        RateLimitedError,
-        ...inputErrors,
-      ],
+      types: [...sessionActionErrors, ...uploadErrors, ...inputErrors],
     },
     input: {
       sessionId: t.input.id({ required: true, description: 'The import session.' }),
