@@ -29,12 +29,13 @@ export async function currentUsersVersion(db: Database, companyId: string): Prom
 }
 
 /**
- * Every transaction that changes a company's users takes the company row first, before any
- * user row: the commit holds it shared from before its upserts to its end, so a change that
- * locked users first and the company after would wait on the commit while the commit waited on
- * its users, a deadlock Postgres ends by aborting one of them. In one order, they wait in turn.
+ * Every transaction that changes a company's users or rules takes the company row first, before
+ * any user or rule row: the commit holds it shared from before its upserts to its end, so a
+ * change that locked users first and the company after would wait on the commit while the
+ * commit waited on its users, a deadlock Postgres ends by aborting one of them. In one order,
+ * they wait in turn.
  */
-export async function lockCompanyUsers(tx: Database, companyId: string): Promise<void> {
+export async function lockCompanyForChange(tx: Database, companyId: string): Promise<void> {
   await tx
     .select({ id: companies.id })
     .from(companies)

@@ -3,7 +3,7 @@ import { type Database, queryRows } from '../../drizzle/client.js';
 import { importSessions, type RevertResult, type UserImage } from '../../drizzle/tables.js';
 import { AppError, NotFoundError, SessionBusyError, WrongStageError } from '../errors.js';
 import { cellSql, columnOf } from './columns.js';
-import { bumpUsersVersion, lockCompanyUsers } from './preview-basis.js';
+import { bumpUsersVersion, lockCompanyForChange } from './preview-basis.js';
 import type { ImportSession } from './sessions.js';
 import { archiveCandidatesSql, type SyncTarget } from './sync-archive.js';
 import { emailKeySql } from './validation.js';
@@ -178,7 +178,7 @@ export async function revertImport(
 ): Promise<RevertResult | 'CONFLICT' | null> {
   return db.transaction(async (tx) => {
     await tx.execute(companyUsersLockSql(target.companyId));
-    await lockCompanyUsers(tx, target.companyId);
+    await lockCompanyForChange(tx, target.companyId);
     const [current] = await tx
       .select({ id: importSessions.id })
       .from(importSessions)

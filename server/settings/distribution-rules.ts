@@ -1,8 +1,8 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { companies, distributionRules } from '../../drizzle/tables.js';
+import { distributionRules } from '../../drizzle/tables.js';
 import { InvalidRuleOrderError, NotFoundError, UnknownFieldError } from '../errors.js';
-import { queuePreviewRefresh } from '../import/preview-basis.js';
+import { lockCompanyForChange, queuePreviewRefresh } from '../import/preview-basis.js';
 import { listUserFields } from './fields.js';
 import { findTrainingGroup } from './training-groups.js';
 
@@ -91,11 +91,7 @@ async function changeRules<Result>(
   change: (tx: Database) => Promise<Result>,
 ): Promise<RulesChange<Result>> {
   return db.transaction(async (tx) => {
-    await tx
-      .select({ id: companies.id })
-      .from(companies)
-      .where(eq(companies.id, companyId))
-      .for('update');
+    await lockCompanyForChange(tx, companyId);
     const result = await change(tx);
     const refreshedSessionIds = await queuePreviewRefresh(tx, companyId, ['GROUP_ASSIGNMENT']);
     return { result, refreshedSessionIds };

@@ -2,7 +2,7 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { columnMappings, customFields, distributionRules, users } from '../../drizzle/tables.js';
 import { InUseError, NameTakenError, NotFoundError, TooManyFieldsError } from '../errors.js';
-import { bumpUsersVersion, lockCompanyUsers } from '../import/preview-basis.js';
+import { bumpUsersVersion, lockCompanyForChange } from '../import/preview-basis.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
 
 /** A field a user record has: one of the three built-ins, or a company's custom field. */
@@ -177,7 +177,7 @@ export async function deleteCustomField(
     );
   }
   return db.transaction(async (tx) => {
-    await lockCompanyUsers(tx, companyId);
+    await lockCompanyForChange(tx, companyId);
     await tx
       .update(users)
       .set({ customValues: sql`${users.customValues} - ${field.key}::text` })

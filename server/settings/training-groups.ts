@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { distributionRules, trainingGroups } from '../../drizzle/tables.js';
 import { InUseError, NameTakenError, NotFoundError } from '../errors.js';
-import { bumpUsersVersion, lockCompanyUsers } from '../import/preview-basis.js';
+import { bumpUsersVersion, lockCompanyForChange } from '../import/preview-basis.js';
 import { isUniqueViolation } from '../infrastructure/database-errors.js';
 
 export type TrainingGroup = typeof trainingGroups.$inferSelect;
@@ -113,7 +113,7 @@ export async function deleteTrainingGroup(
   }
   // Users of the group lose it (on delete set null): import previews must see that.
   await db.transaction(async (tx) => {
-    await lockCompanyUsers(tx, companyId);
+    await lockCompanyForChange(tx, companyId);
     await tx.delete(trainingGroups).where(eq(trainingGroups.id, id));
     await bumpUsersVersion(tx, companyId);
   });

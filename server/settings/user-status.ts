@@ -2,7 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
 import { users } from '../../drizzle/tables.js';
 import { NotFoundError } from '../errors.js';
-import { bumpUsersVersion, lockCompanyUsers } from '../import/preview-basis.js';
+import { bumpUsersVersion, lockCompanyForChange } from '../import/preview-basis.js';
 import type { User } from './users.js';
 
 export type UserStatus = User['status'];
@@ -21,7 +21,7 @@ export async function setUsersStatus(
 ): Promise<User[]> {
   const ids = [...new Set(userIds)];
   return db.transaction(async (tx) => {
-    await lockCompanyUsers(tx, companyId);
+    await lockCompanyForChange(tx, companyId);
     const found = await tx
       .select({ id: users.id })
       .from(users)
