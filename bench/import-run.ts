@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { print } from 'graphql';
 import { ImportRowsDocument } from '../client/index.js';
+import { readSseEvents } from '../test/support/sse.js';
 import { maximum, median, p95 } from './stats.js';
 import { CONTRACTOR_SUFFIX, DEPARTMENTS, PRESET_CUSTOM_FIELDS } from './workbook.js';
 
@@ -268,29 +269,13 @@ export class SessionFollower {
       signal: this.abort.signal,
     });
     if (!response.body) throw new Error(`no event stream: ${response.status}`);
-    const decoder = new TextDecoder();
-    let buffer = '';
-    const reader = response.body.getReader();
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    for await (const payload of readSseEvents(response.body)) {
+      // Stamped as the event is handed out, right as its block has arrived.
       const at = performance.now();
-      buffer += decoder.decode(chunk.value, { stream: true });
-      let end = buffer.indexOf('\n\n');
-      while (end !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-        const data = block
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trim())
-          .join('\n');
-        if (!data) continue;
-        const payload = JSON.parse(data);
-        const session = payload.data?.importSessionUpdated as SessionView | undefined;
-        if (!session) throw new Error(`subscription error: ${data}`);
-        this.events.push({ at, session });
-        this.notify?.();
-      }
+      const session = payload.data?.importSessionUpdated as SessionView | undefined;
+      if (!session) throw new Error(`subscription error: ${JSON.stringify(payload)}`);
+      this.events.push({ at, session });
+      this.notify?.();
     }
   }
 

@@ -1,5 +1,4 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub } from 'graphql-yoga';
+import { EventEmitter, on } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Sql } from 'postgres';
 import type { Logger } from './logger.js';
@@ -17,55 +16,68 @@ export interface ImportEvents {
   close(): Promise<void>;
 }
 
-type Topics = { 'importSession:updated': [sessionId: string, payload: string] };
-
 const CHANNEL = 'muster_import_session_updated';
 
-/** Tracks open subscriptions so shutdown can complete them instead of cutting them off. */
-function trackSubscriptions(pubsub: ReturnType<typeof createPubSub<Topics>>) {
-  const open = new Set<AsyncIterator<string>>();
+/**
+ * The updates heard in this process, by session id, and the subscriptions reading them.
+ * `followed` and `unfollowed` say when a session gets its first subscriber here and loses its
+ * last, for a transport that subscribes per session.
+ */
+function localEvents(
+  hooks: { followed?(sessionId: string): void; unfollowed?(sessionId: string): void } = {},
+) {
+  const emitter = new EventEmitter();
+  // Any number of followers per session (one per open subscription): no leak warning.
+  emitter.setMaxListeners(0);
+  // Tracked so shutdown can complete them instead of cutting them off.
+  const open = new Set<AsyncIterator<unknown>>();
   return {
+    deliver(sessionId: string): void {
+      emitter.emit(sessionId, sessionId);
+    },
     subscribe(sessionId: string): AsyncIterable<string> {
-      const iterable = pubsub.subscribe('importSession:updated', sessionId);
       return {
         [Symbol.asyncIterator]: () => {
-          const iterator = iterable[Symbol.asyncIterator]();
-          open.add(iterator);
+          if (emitter.listenerCount(sessionId) === 0) hooks.followed?.(sessionId);
+          // Buffers what is delivered between two reads; return() settles a pending read as done.
+          const updates = on(emitter, sessionId);
+          open.add(updates);
           return {
-            next: () => iterator.next(),
-            return: async (value?: unknown) => {
-              open.delete(iterator);
-              return iterator.return ? iterator.return(value) : { done: true, value: undefined };
+            next: async () => {
+              const update = await updates.next();
+              return update.done ? update : { done: false, value: sessionId };
+            },
+            return: async () => {
+              if (open.delete(updates)) {
+                await updates.return?.();
+                if (emitter.listenerCount(sessionId) === 0) hooks.unfollowed?.(sessionId);
+              }
+              return { done: true, value: undefined };
             },
           };
         },
       };
     },
-    async endAll() {
-      await Promise.all([...open].map((iterator) => iterator.return?.()));
+    async endAll(): Promise<void> {
+      await Promise.all([...open].map((updates) => updates.return?.()));
       open.clear();
     },
   };
 }
 
 export function createInProcessImportEvents(): ImportEvents {
-  const pubsub = createPubSub<Topics>();
-  const subscriptions = trackSubscriptions(pubsub);
+  const local = localEvents();
   return {
-    publishSessionUpdated: (sessionId) =>
-      pubsub.publish('importSession:updated', sessionId, sessionId),
-    subscribeSessionUpdated: (sessionId) => subscriptions.subscribe(sessionId),
-    close: () => subscriptions.endAll(),
+    publishSessionUpdated: (sessionId) => local.deliver(sessionId),
+    subscribeSessionUpdated: (sessionId) => local.subscribe(sessionId),
+    close: () => local.endAll(),
   };
 }
 
 /** Postgres LISTEN/NOTIFY: every process on the database hears every session's updates. */
 export async function createPostgresImportEvents(sql: Sql, logger: Logger): Promise<ImportEvents> {
-  const pubsub = createPubSub<Topics>();
-  const subscriptions = trackSubscriptions(pubsub);
-  const listening = await sql.listen(CHANNEL, (sessionId) =>
-    pubsub.publish('importSession:updated', sessionId, sessionId),
-  );
+  const local = localEvents();
+  const listening = await sql.listen(CHANNEL, (sessionId) => local.deliver(sessionId));
   return {
     publishSessionUpdated: (sessionId) => {
       sql
@@ -74,28 +86,48 @@ export async function createPostgresImportEvents(sql: Sql, logger: Logger): Prom
           logger.warn('publishing an import update failed', { error: String(error) }),
         );
     },
-    subscribeSessionUpdated: (sessionId) => subscriptions.subscribe(sessionId),
+    subscribeSessionUpdated: (sessionId) => local.subscribe(sessionId),
     close: async () => {
-      await subscriptions.endAll();
+      await local.endAll();
       await listening.unlisten();
     },
   };
 }
 
-/** Redis pub/sub through Yoga's Redis event target (REDIS_URL). */
-export function createRedisImportEvents(url: string): ImportEvents {
+/**
+ * Redis pub/sub (REDIS_URL): a channel per session, subscribed to while this process has a
+ * subscriber for it, so a process hears only the sessions it follows.
+ */
+export function createRedisImportEvents(url: string, logger: Logger): ImportEvents {
   const publishClient = new Redis(url, { maxRetriesPerRequest: 3 });
   const subscribeClient = new Redis(url, { maxRetriesPerRequest: 3 });
-  const pubsub = createPubSub<Topics>({
-    eventTarget: createRedisEventTarget({ publishClient, subscribeClient }),
+  const prefix = 'importSession:updated:';
+  let closing = false;
+  const failed = (what: string) => (error: unknown) => {
+    // Commands still in flight when the connections close fail: that is no news.
+    if (!closing) logger.warn(`${what} import updates failed`, { error: String(error) });
+  };
+  const local = localEvents({
+    followed: (sessionId) =>
+      void subscribeClient.subscribe(prefix + sessionId).catch(failed('subscribing to')),
+    unfollowed: (sessionId) =>
+      void subscribeClient.unsubscribe(prefix + sessionId).catch(failed('unsubscribing from')),
   });
-  const subscriptions = trackSubscriptions(pubsub);
+  subscribeClient.on('message', (channel: string) => {
+    if (channel.startsWith(prefix)) local.deliver(channel.slice(prefix.length));
+  });
   return {
-    publishSessionUpdated: (sessionId) =>
-      pubsub.publish('importSession:updated', sessionId, sessionId),
-    subscribeSessionUpdated: (sessionId) => subscriptions.subscribe(sessionId),
+    publishSessionUpdated: (sessionId) => {
+      // The id as JSON, as Yoga's Redis event target wrote it: a process still running the
+      // version before reads it.
+      publishClient
+        .publish(prefix + sessionId, JSON.stringify(sessionId))
+        .catch(failed('publishing'));
+    },
+    subscribeSessionUpdated: (sessionId) => local.subscribe(sessionId),
     close: async () => {
-      await subscriptions.endAll();
+      await local.endAll();
+      closing = true;
       publishClient.disconnect();
       subscribeClient.disconnect();
     },
@@ -108,7 +140,7 @@ export async function createImportEvents(options: {
   postgres: Sql | null;
   logger: Logger;
 }): Promise<ImportEvents> {
-  if (options.redisUrl) return createRedisImportEvents(options.redisUrl);
+  if (options.redisUrl) return createRedisImportEvents(options.redisUrl, options.logger);
   if (options.postgres) return createPostgresImportEvents(options.postgres, options.logger);
   return createInProcessImportEvents();
 }

@@ -1,9 +1,8 @@
 import { sql } from 'drizzle-orm';
-import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
 import { whileInTransaction } from '../support/database.js';
-import { START_IMPORT, subscribeSse, uploadFile } from '../support/http.js';
+import { type ImportSteps, importSteps } from '../support/import-steps.js';
 
 /**
  * A step held up inside a statement: only on a real server (vitest.config.ts selects this file
@@ -12,26 +11,19 @@ import { START_IMPORT, subscribeSse, uploadFile } from '../support/http.js';
  */
 
 let t: TestApp;
-let baseUrl: string;
+let steps: ImportSteps;
 beforeAll(async () => {
   t = await createTestApp();
-  baseUrl = await t.listen();
+  steps = importSteps(t, await t.listen());
 });
 afterAll(async () => {
   await t.close();
 });
 
-const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) {
-  stage busy progress { phase processed total }
-} }`;
-
-async function smallWorkbook(): Promise<Uint8Array<ArrayBuffer>> {
-  const workbook = new ExcelJS.Workbook();
-  const sheet = workbook.addWorksheet('Users');
-  sheet.addRow(['Email', 'userName', 'reference', 'City']);
-  sheet.addRow(['ann@example.com', 'Ann', 'R1', 'Berlin']);
-  return new Uint8Array(await workbook.xlsx.writeBuffer());
-}
+const SMALL_FILE = [
+  ['Email', 'userName', 'reference', 'City'],
+  ['ann@example.com', 'Ann', 'R1', 'Berlin'],
+];
 
 it('publishes the session again while a step waits inside a statement, with its progress as it stands', async () => {
   const company = await t.createTestCompany();
@@ -43,51 +35,40 @@ it('publishes the session again while a step waits inside a statement, with its 
       await tx.execute(sql`lock table import_rows in share mode`);
     },
     async () => {
-      const { body } = await uploadFile(
-        baseUrl,
-        company.token,
-        START_IMPORT,
-        { input: { file: null } },
-        { name: 'held.xlsx', content: await smallWorkbook() },
-      );
-      const sessionId: string = body.data.startImport.id;
+      const { id: sessionId } = await steps.startImport(company, SMALL_FILE, 'held.xlsx');
       // Without beats nothing is published while the statement waits: the subscription would
       // see the read begin (INFLATING) once and then time out.
       let inflating = 0;
-      const held = await subscribeSse(
-        baseUrl,
-        company.token,
-        FOLLOW,
-        { id: sessionId },
-        (event) => {
-          if (event.data?.importSessionUpdated?.progress?.phase === 'INFLATING') inflating += 1;
+      const sessions = await steps.follow(
+        company,
+        sessionId,
+        (session) => {
+          if (session.progress.phase === 'INFLATING') inflating += 1;
           return inflating === 5;
         },
         10_000,
       );
-      const sessions = held.map((event) => event.data.importSessionUpdated);
       // Before the worker claims the session, it may be QUEUED.
       const read = sessions.slice(sessions.findIndex((s) => s.progress.phase === 'INFLATING'));
       expect(read).toHaveLength(5);
       for (const session of read) {
-        expect(session).toEqual({
+        expect({ stage: session.stage, busy: session.busy, progress: session.progress }).toEqual({
           stage: 'UPLOAD',
           busy: true,
-          progress: { phase: 'INFLATING', processed: 0, total: expect.any(Number) },
+          progress: {
+            phase: 'INFLATING',
+            processed: 0,
+            total: expect.any(Number),
+            percent: 0,
+          },
         });
       }
       return sessionId;
     },
   );
   // Released, the read goes on: the file's City column is new.
-  const after = await subscribeSse(
-    baseUrl,
-    company.token,
-    FOLLOW,
-    { id },
-    (event) => event.data?.importSessionUpdated?.busy === false,
-  );
-  expect(after.at(-1).data.importSessionUpdated).toMatchObject({
+  const after = await steps.follow(company, id, (session) => !session.busy);
+  expect(after.at(-1)).toMatchObject({
     stage: 'CUSTOM_FIELDS',
     busy: false,
   });

@@ -1,23 +1,27 @@
 import ExcelJS from 'exceljs';
+import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import {
+  CancelImportDocument,
+  ImportSessionUpdatedDocument,
+  ViewerDocument,
+} from '../../client/index.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { START_IMPORT, subscribeSse, uploadFile } from '../support/http.js';
+import { type ImportSessionView, type ImportSteps, importSteps } from '../support/import-steps.js';
 
 let t: TestApp;
 let baseUrl: string;
+let steps: ImportSteps;
 beforeAll(async () => {
   t = await createTestApp();
   baseUrl = await t.listen();
+  steps = importSteps(t, baseUrl);
 });
 afterAll(async () => {
   await t.close();
 });
-
-const FOLLOW = `subscription($id: ID!) { importSessionUpdated(id: $id) {
-  stage busy rowCount progress { phase processed total }
-} }`;
 
 /**
  * A workbook big enough that reading it takes several progress intervals. With its new
@@ -56,34 +60,22 @@ function wsClient(token: string | null) {
 describe('importSessionUpdated', () => {
   it('streams progress while the file is inflated and read, over SSE and over graphql-ws', async () => {
     const company = await t.createTestCompany();
-    const { body } = await uploadFile(
-      baseUrl,
-      company.token,
-      START_IMPORT,
-      { input: { file: null } },
-      { name: 'big.xlsx', content: await largeWorkbook(30_000) },
-    );
-    const id = body.data.startImport.id;
+    const { id } = await steps.startImport(company, await largeWorkbook(30_000), 'big.xlsx');
     const client = wsClient(company.token);
-    const overWebSocket: any[] = [];
+    const overWebSocket: ImportSessionView[] = [];
     const wsDone = new Promise<void>((resolve, reject) => {
-      client.subscribe(
-        { query: FOLLOW, variables: { id } },
+      client.subscribe<{ importSessionUpdated: ImportSessionView }>(
+        { query: print(ImportSessionUpdatedDocument), variables: { id } },
         {
-          next: (event) => overWebSocket.push(event.data?.importSessionUpdated),
+          next: (event) => {
+            if (event.data) overWebSocket.push(event.data.importSessionUpdated);
+          },
           error: reject,
           complete: resolve,
         },
       );
     });
-    const overSse = await subscribeSse(
-      baseUrl,
-      company.token,
-      FOLLOW,
-      { id },
-      (event) => event.data?.importSessionUpdated?.busy === false,
-    );
-    const sseSessions = overSse.map((event) => event.data.importSessionUpdated);
+    const sseSessions = await steps.follow(company, id, (session) => !session.busy);
     expect(sseSessions.at(-1)).toMatchObject({
       stage: 'CUSTOM_FIELDS',
       busy: false,
@@ -95,13 +87,7 @@ describe('importSessionUpdated', () => {
     expect(reading.some((session) => session.progress.processed > 0)).toBe(true);
 
     // graphql-ws sees the same states; the stream stays open until the import ends.
-    await t.request(
-      company.token,
-      'mutation($id: ID!) { cancelImport(input: { sessionId: $id }) { __typename } }',
-      {
-        id,
-      },
-    );
+    await t.send(company.token, CancelImportDocument, { input: { sessionId: id } });
     await wsDone;
     await client.dispose();
     expect(overWebSocket.some((session) => session.stage === 'CUSTOM_FIELDS')).toBe(true);
@@ -110,23 +96,16 @@ describe('importSessionUpdated', () => {
 
   it("streams validation's progress while it runs, on the embedded database too", async () => {
     const company = await t.createTestCompany();
-    const { body } = await uploadFile(
-      baseUrl,
-      company.token,
-      START_IMPORT,
-      { input: { file: null } },
-      { name: 'valid.xlsx', content: await largeWorkbook(30_000, { newColumns: false }) },
+    const { id } = await steps.startImport(
+      company,
+      await largeWorkbook(30_000, { newColumns: false }),
+      'valid.xlsx',
     );
-    const events = await subscribeSse(
-      baseUrl,
-      company.token,
-      FOLLOW,
-      { id: body.data.startImport.id },
-      (event) =>
-        event.data?.importSessionUpdated?.busy === false &&
-        event.data.importSessionUpdated.stage !== 'UPLOAD',
+    const sessions = await steps.follow(
+      company,
+      id,
+      (session) => !session.busy && session.stage !== 'UPLOAD',
     );
-    const sessions = events.map((event) => event.data.importSessionUpdated);
     expect(sessions.at(-1)).toMatchObject({ stage: 'REVIEW', busy: false, rowCount: 30_000 });
     // On PGlite the statements run on the server's thread: without a turn for the event loop
     // between them, every event of the step arrived at its end, showing it ended.
@@ -144,7 +123,7 @@ describe('importSessionUpdated', () => {
       );
       const result = new Promise<unknown>((resolve) => {
         client.subscribe(
-          { query: '{ viewer { role } }' },
+          { query: print(ViewerDocument) },
           { next: () => {}, error: resolve, complete: () => resolve(null) },
         );
       });
@@ -157,20 +136,8 @@ describe('importSessionUpdated', () => {
   it("refuses to follow another company's session", async () => {
     const company = await t.createTestCompany();
     const other = await t.createTestCompany();
-    const { body } = await uploadFile(
-      baseUrl,
-      company.token,
-      START_IMPORT,
-      { input: { file: null } },
-      { name: 'small.xlsx', content: await largeWorkbook(2) },
-    );
-    const events = await subscribeSse(
-      baseUrl,
-      other.token,
-      FOLLOW,
-      { id: body.data.startImport.id },
-      () => true,
-    );
-    expect(events[0].errors[0].message).toContain('No import session');
+    const { id } = await steps.startImport(company, await largeWorkbook(2), 'small.xlsx');
+    const events = await steps.followEvents(other.token, id, () => true);
+    expect(events[0]?.errors?.[0]?.message).toContain('No import session');
   });
 });

@@ -79,11 +79,8 @@ describe('server/ package boundaries', () => {
     const speaksGraphQL = (specifier: string, file: string) =>
       /^(graphql|graphql-yoga|graphql-ws)$|^@pothos\/|^@graphql-yoga\//.test(specifier) ||
       (resolveLocal(file, specifier)?.startsWith(join(root, 'schema')) ?? false);
-    // The one exception: the import events' pub/sub is Yoga's (in-process or Redis), a transport
-    // the HTTP side's subscriptions read; it carries session ids, no GraphQL.
-    const pubsub = join(serverDir, 'infrastructure', 'pubsub.ts');
     const offenders = files
-      .filter((file) => !file.startsWith(join(serverDir, 'http')) && file !== pubsub)
+      .filter((file) => !file.startsWith(join(serverDir, 'http')))
       .flatMap((file) =>
         specifiers(file)
           .filter((specifier) => speaksGraphQL(specifier, file))

@@ -455,7 +455,7 @@ describe('server processes sharing one Postgres database', () => {
     ]);
 
     await wizardAcrossProcesses(driver, watcher, company.token, async (sessionId) => {
-      // The watcher's subscription is a Redis channel subscription (Yoga's topic:id).
+      // The watcher's subscription is a Redis subscription to the session's own channel.
       const channel = `importSession:updated:${sessionId}`;
       expect(await redis?.call('PUBSUB', 'NUMSUB', channel)).toEqual([channel, 1]);
     });

@@ -1,4 +1,7 @@
 /** Real-HTTP helpers for tests: GraphQL multipart uploads and SSE subscriptions. */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print } from 'graphql';
+import { readSseEvents } from './sse.js';
 
 /** POSTs a GraphQL multipart request (operations, map, one file) like any client would. */
 export async function uploadFile(
@@ -36,21 +39,44 @@ export const START_IMPORT = `mutation($input: StartImportInput!) {
   }
 }`;
 
+/** One event of a subscription: what the operation's result would be, or its errors. */
+export interface SubscriptionEvent<Result = any> {
+  data?: Result;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
 /**
- * Subscribes over Server-Sent Events (Yoga's default transport) and collects every event's
- * data until the stream ends or `until` returns true.
+ * Subscribes over Server-Sent Events (Yoga's default transport) and collects every event
+ * until the stream ends or `until` returns true. `query` is one of the client's typed
+ * documents, or a text for what the client does not send.
  */
-export async function subscribeSse(
+export function subscribeSse<Result, Variables>(
+  baseUrl: string,
+  token: string,
+  query: TypedDocumentNode<Result, Variables>,
+  variables: Variables,
+  until: (event: SubscriptionEvent<Result>) => boolean,
+  timeoutMs?: number,
+): Promise<SubscriptionEvent<Result>[]>;
+export function subscribeSse(
   baseUrl: string,
   token: string,
   query: string,
   variables: Record<string, unknown>,
-  until: (data: any) => boolean,
+  until: (event: any) => boolean,
+  timeoutMs?: number,
+): Promise<any[]>;
+export async function subscribeSse(
+  baseUrl: string,
+  token: string,
+  query: string | TypedDocumentNode<unknown, unknown>,
+  variables: unknown,
+  until: (event: SubscriptionEvent) => boolean,
   timeoutMs = 30_000,
-): Promise<any[]> {
+): Promise<SubscriptionEvent[]> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
-  const events: any[] = [];
+  const events: SubscriptionEvent[] = [];
   try {
     const response = await fetch(`${baseUrl}/graphql`, {
       method: 'POST',
@@ -59,30 +85,15 @@ export async function subscribeSse(
         'content-type': 'application/json',
         accept: 'text/event-stream',
       },
-      body: JSON.stringify({ query, variables }),
+      body: JSON.stringify({
+        query: typeof query === 'string' ? query : print(query),
+        variables,
+      }),
       signal: abort.signal,
     });
-    if (!response.body) throw new Error(`no stream: ${response.status}`);
-    const decoder = new TextDecoder();
-    let buffer = '';
-    const reader = response.body.getReader();
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      buffer += decoder.decode(chunk.value, { stream: true });
-      let end = buffer.indexOf('\n\n');
-      while (end !== -1) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-        const data = block
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trim())
-          .join('\n');
-        if (!data) continue;
-        const payload = JSON.parse(data);
-        events.push(payload);
-        if (until(payload)) return events;
-      }
+    for await (const event of readSseEvents(response.body)) {
+      events.push(event);
+      if (until(event)) return events;
     }
     return events;
   } finally {

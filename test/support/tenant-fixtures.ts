@@ -4,6 +4,7 @@ import ExcelJS from 'exceljs';
 import type { Database } from '../../drizzle/client.js';
 import * as tables from '../../drizzle/tables.js';
 import type { TestApp } from './app.js';
+import { readSseEvents } from './sse.js';
 
 /**
  * Helpers for tests that act as two companies: requests that carry the CSRF header like every
@@ -67,24 +68,9 @@ export function graphqlClient(t: TestApp) {
       });
       status = response.status;
       if (!response.body) return { status, body: await response.text() };
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        buffer += decoder.decode(chunk.value, { stream: true });
-        for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
-          const data = buffer
-            .slice(0, end)
-            .split('\n')
-            .filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(5).trim())
-            .join('\n');
-          buffer = buffer.slice(end + 2);
-          if (!data) continue;
-          const payload = JSON.parse(data);
-          events.push(payload);
-          if (payload.data) return { status, body: { events } };
-        }
+      for await (const event of readSseEvents(response.body)) {
+        events.push(event);
+        if (event.data) return { status, body: { events } };
       }
     } catch (error) {
       if (!abort.signal.aborted) throw error;
