@@ -1,4 +1,4 @@
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import { importSessionEdits, importSessions } from '../../drizzle/tables.js';
 import {
@@ -11,19 +11,10 @@ import { groupSql } from './assign-groups.js';
 import { cellSql, columnOf } from './columns.js';
 import { writePreview } from './preview.js';
 import { deleteLoadedRows } from './rows.js';
+import { intArraySql } from './sql-lists.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
-import { countRows, emailKeySql, findDuplicateRows } from './validation.js';
+import { countRows, emailKeySql, findDuplicateRows, findDuplicateRowsAmong } from './validation.js';
 import { assertStage, type ImportSession, lockSession } from './workflow.js';
-
-/** A list of row numbers as one parameter (drizzle spreads a JS array into a tuple). */
-export function intArraySql(numbers: number[]): SQL {
-  return sql`${`{${numbers.map((number) => Math.trunc(number)).join(',')}}`}::int[]`;
-}
-
-/** A list of texts as one parameter, whatever they hold. */
-function textArraySql(texts: string[]): SQL {
-  return sql`array(select jsonb_array_elements_text(${JSON.stringify(texts)}::text::jsonb))`;
-}
 
 /** Stages at which staged rows can be fixed: errors shown, or the review. */
 export const EDITABLE_STAGES: ImportSession['stage'][] = ['VALIDATION', 'REVIEW'];
@@ -128,48 +119,11 @@ async function revalidate(
     await writePreview(tx, session, { validate: true, groups, rowNumbers: null });
   } else if (rowNumbers.length > 0) {
     const after = await keysOf(tx, session, rowNumbers);
-    const emails = [...new Set([...before.emails, ...after.emails])];
-    const references = [...new Set([...before.references, ...after.references])];
-    const email = columnOf(session.columns, 'email');
-    const reference = columnOf(session.columns, 'reference');
-    const affected = await queryRows<{ row_number: number }>(
-      tx,
-      sql`select r.row_number from import_rows r
-          where r.session_id = ${session.id}
-            and (r.row_number = any(${intArraySql(rowNumbers)})
-              or ${emailKeySql(cellSql(email))} = any(${textArraySql(emails)})
-              or ${cellSql(reference)} = any(${textArraySql(references)}))`,
-    );
-    const affectedRows = affected.map((row) => row.row_number);
-    await tx.execute(
-      sql`delete from import_row_duplicates
-          where session_id = ${session.id} and row_number = any(${intArraySql(affectedRows)})`,
-    );
-    // The first row of each key among all the file's rows, as findDuplicateRows has it.
-    await tx.execute(sql`
-      insert into import_row_duplicates (session_id, row_number, first_email_row, first_reference_row)
-      with keyed as materialized (
-        select r.row_number, ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
-        from import_rows r
-        where r.session_id = ${session.id}
-          and (${emailKeySql(cellSql(email))} = any(${textArraySql(emails)})
-            or ${cellSql(reference)} = any(${textArraySql(references)}))
-      ),
-      first_emails as (
-        select email_key, min(row_number) as first_row from keyed
-        where email_key = any(${textArraySql(emails)}) group by email_key having count(*) > 1
-      ),
-      first_references as (
-        select reference, min(row_number) as first_row from keyed
-        where reference = any(${textArraySql(references)}) group by reference having count(*) > 1
-      )
-      select ${session.id}::uuid, k.row_number,
-        nullif(e.first_row, k.row_number), nullif(f.first_row, k.row_number)
-      from keyed k
-      left join first_emails e on e.email_key = k.email_key
-      left join first_references f on f.reference = k.reference
-      where k.row_number = any(${intArraySql(affectedRows)})
-        and (e.first_row <> k.row_number or f.first_row <> k.row_number)`);
+    const affectedRows = await findDuplicateRowsAmong(tx, session, {
+      rowNumbers,
+      emails: [...new Set([...before.emails, ...after.emails])],
+      references: [...new Set([...before.references, ...after.references])],
+    });
     await writePreview(tx, session, { validate: true, groups, rowNumbers: affectedRows });
   }
   const counts = await countRows(tx, session.id);

@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import type { ImportColumn } from '../../drizzle/tables.js';
 import { cellSql, columnOf, customColumns, importedColumns } from './columns.js';
+import { intArraySql, textArraySql } from './sql-lists.js';
 
 /** Codes of row errors; documented in the schema's ImportRowErrorCode. */
 export const ROW_ERROR_CODES = [
@@ -125,6 +126,119 @@ export async function findDuplicateRows(
       left join repeated_references f on f.reference = k.reference
       where e.first_row <> k.row_number or f.first_row <> k.row_number`);
   });
+}
+
+/** The rows an edit touched: by number, and by their email keys and references before and after. */
+export interface TouchedKeys {
+  rowNumbers: number[];
+  emails: string[];
+  references: string[];
+}
+
+/**
+ * findDuplicateRows for the rows an edit touched (updateImportRows, a replace): the edited rows
+ * and every row sharing an email key or reference with them before or after the edit, found in
+ * one pass over the file; their duplicates are worked out here (they are few) as
+ * findDuplicateRows does: among rows without errors of their own, the first of each key is the
+ * original. A key no edited row had or has keeps what the table says of it. Returns the rows
+ * found, whose preview is then written again.
+ */
+export async function findDuplicateRowsAmong(
+  tx: Database,
+  session: { id: string; columns: ImportColumn[] },
+  touched: TouchedKeys,
+): Promise<number[]> {
+  const email = columnOf(session.columns, 'email');
+  const reference = columnOf(session.columns, 'reference');
+  const rows = await queryRows<{
+    row_number: number;
+    email_key: string | null;
+    reference: string | null;
+    clean: boolean;
+    first_email_row: number | null;
+    first_reference_row: number | null;
+  }>(
+    tx,
+    sql`select r.row_number, k.email_key, k.reference, ${ownErrorsSql(session.columns)} is null as clean,
+          d.first_email_row, d.first_reference_row
+        from import_rows r
+        cross join lateral (select ${emailKeySql(cellSql(email))} as email_key,
+          ${cellSql(reference)} as reference) k
+        ${duplicatesJoinSql()}
+        where r.session_id = ${session.id}
+          and (r.row_number = any(${intArraySql(touched.rowNumbers)})
+            or k.email_key = any(${textArraySql(touched.emails)})
+            or k.reference = any(${textArraySql(touched.references)}))`,
+  );
+  const firstRows = (key: 'email_key' | 'reference', wanted: Set<string>) => {
+    const seen = new Map<string, { first: number; count: number }>();
+    for (const row of rows) {
+      const value = row[key];
+      if (!row.clean || value === null || !wanted.has(value)) continue;
+      const entry = seen.get(value);
+      if (entry) {
+        entry.count++;
+        entry.first = Math.min(entry.first, row.row_number);
+      } else {
+        seen.set(value, { first: row.row_number, count: 1 });
+      }
+    }
+    return new Map([...seen].filter(([, entry]) => entry.count > 1).map(([v, e]) => [v, e.first]));
+  };
+  const emails = new Set(touched.emails);
+  const references = new Set(touched.references);
+  const firstEmails = firstRows('email_key', emails);
+  const firstReferences = firstRows('reference', references);
+  const firstOf = (
+    first: Map<string, number>,
+    wanted: Set<string>,
+    value: string | null,
+    row: number,
+    recorded: number | null,
+  ) => {
+    if (value === null || !wanted.has(value)) return recorded;
+    const found = first.get(value);
+    return found === undefined || found === row ? null : found;
+  };
+  const duplicates = rows.flatMap((row) => {
+    if (!row.clean) return [];
+    const firstEmailRow = firstOf(
+      firstEmails,
+      emails,
+      row.email_key,
+      row.row_number,
+      row.first_email_row,
+    );
+    const firstReferenceRow = firstOf(
+      firstReferences,
+      references,
+      row.reference,
+      row.row_number,
+      row.first_reference_row,
+    );
+    return firstEmailRow === null && firstReferenceRow === null
+      ? []
+      : [
+          {
+            row_number: row.row_number,
+            first_email_row: firstEmailRow,
+            first_reference_row: firstReferenceRow,
+          },
+        ];
+  });
+  const found = rows.map((row) => row.row_number);
+  await tx.execute(
+    sql`delete from import_row_duplicates
+        where session_id = ${session.id} and row_number = any(${intArraySql(found)})`,
+  );
+  if (duplicates.length > 0) {
+    await tx.execute(sql`
+      insert into import_row_duplicates (session_id, row_number, first_email_row, first_reference_row)
+      select ${session.id}::uuid, x.row_number, x.first_email_row, x.first_reference_row
+      from jsonb_to_recordset(${JSON.stringify(duplicates)}::text::jsonb)
+        as x(row_number int, first_email_row int, first_reference_row int)`);
+  }
+  return found;
 }
 
 /**

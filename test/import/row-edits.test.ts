@@ -153,6 +153,36 @@ describe('fixing rows in place', () => {
     ]);
   });
 
+  it('keeps the duplicates an edit does not touch, of rows it finds by another key', async () => {
+    const company = await t.createTestCompany();
+    const session = await atValidation(
+      company,
+      [
+        ['Email', 'userName', 'reference'],
+        ['a@example.com', 'A', 'R1'], // 2 valid
+        ['A@example.com', 'B', 'R2'], // 3 DUPLICATE_IN_FILE of row 2 by its email
+        ['c@example.com', 'C', 'R4'], // 4 valid
+      ],
+      [2, 1],
+    );
+    // Row 4 takes row 3's reference: the edit finds row 3 by that reference, and row 3 still
+    // repeats row 2's email, which the edit did not touch.
+    const updated = await steps.mutation(company.token, UPDATE, {
+      input: {
+        sessionId: session.id,
+        rows: [{ rowNumber: 4, values: [{ header: 'reference', value: 'R2' }] }],
+      },
+    });
+    expect(updated).toMatchObject({ validRowCount: 1, invalidRowCount: 2 });
+    const { rows } = await rowsOf(company, session.id);
+    expect(rows.get(3).errors).toEqual([
+      { code: 'DUPLICATE_IN_FILE', column: 'Email', value: 'A@example.com' },
+    ]);
+    expect(rows.get(4).errors).toEqual([
+      { code: 'DUPLICATE_IN_FILE', column: 'reference', value: 'R2' },
+    ]);
+  });
+
   it('replaces in a column, set-based, and audits every fix on the session', async () => {
     const company = await t.createTestCompany();
     const session = await atValidation(company);
