@@ -23,15 +23,26 @@ export type ImportRowAction = 'CREATE' | 'UPDATE' | 'UNCHANGED' | 'RESTORE' | 'S
  * and the spread of row numbers, not fine histograms of the cells. At a million rows
  * this takes 27 ms; at the default target (30,000 rows) 210 ms, which was the longest silence
  * of an import (the bench: 314 ms after the read's last progress).
+ * The users too, once a commit or a revert changed many: with the 100,000 users a first import
+ * had just created still counted as a handful, a SYNC's commit right after joined the file's
+ * rows to the users by nested loop to find whom to archive, and did not end.
  */
 export async function analyzeLoaded(
   db: Database,
-  table: 'import_rows' | 'import_row_previews',
+  table: 'import_rows' | 'import_row_previews' | 'users',
 ): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.execute(sql`set local default_statistics_target = 10`);
     await tx.execute(sql`analyze ${sql.identifier(table)}`);
   });
+}
+
+/** Past this many users changed by a commit or a revert, the users' statistics are refreshed. */
+const ANALYZE_AFTER_USERS = 1_000;
+
+/** After a commit or a revert: fresh statistics on the users when it changed many (see above). */
+export async function analyzeUsersAfter(db: Database, changedUsers: number): Promise<void> {
+  if (changedUsers > ANALYZE_AFTER_USERS) await analyzeLoaded(db, 'users');
 }
 
 /**

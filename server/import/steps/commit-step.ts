@@ -1,6 +1,7 @@
 import { isEmbedded } from '../../../drizzle/client.js';
 import { isUniqueViolation } from '../../infrastructure/database-errors.js';
 import { commitImport } from '../commit.js';
+import { analyzeUsersAfter } from '../rows.js';
 import { LostClaimError, type StepContext, type StepTransition } from './step.js';
 
 /**
@@ -19,6 +20,10 @@ export async function runCommitStep(context: StepContext): Promise<StepTransitio
   try {
     const result = await commitImport(db, session, { pace, onProgress });
     if (!result) throw new LostClaimError();
+    if (typeof result === 'object') {
+      const { created, updated, archived = 0, restored = 0 } = result;
+      await analyzeUsersAfter(db, created + updated + archived + restored);
+    }
     return { kind: 'done' };
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;

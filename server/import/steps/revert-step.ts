@@ -1,4 +1,5 @@
 import { revertImport } from '../revert.js';
+import { analyzeUsersAfter } from '../rows.js';
 import { StaleClaimError } from '../workflow.js';
 import { LostClaimError, type StepContext, type StepTransition } from './step.js';
 
@@ -28,5 +29,9 @@ export async function runRevertStep(context: StepContext): Promise<StepTransitio
     };
   }
   if (!reverted) throw new LostClaimError();
+  if (typeof reverted === 'object') {
+    const { removed, updated, unarchived, rearchived } = reverted;
+    await analyzeUsersAfter(db, removed + updated + unarchived + rearchived);
+  }
   return { kind: 'done' };
 }
