@@ -10,7 +10,7 @@ import { groupSql } from './assign-groups.js';
 import { cellSql, columnOf, customValuesSql } from './columns.js';
 import { writePreview } from './preview.js';
 import { bumpUsersVersion, holdPreviewBasis, previewHolds } from './preview-basis.js';
-import { keepAfterImages, keepBeforeImages } from './revert.js';
+import { imageSql, keepAfterImages, keepBeforeImages } from './revert.js';
 import {
   inPacedRowRanges,
   inRangeSql,
@@ -219,7 +219,15 @@ async function upsertRange(
         or users.reference is distinct from excluded.reference
         or not (users.custom_values @> excluded.custom_values)
         or (users.training_group_id is null and excluded.training_group_id is not null)
-      returning (xmax = 0) as inserted
+      returning id, (xmax = 0) as inserted, email, user_name, reference, custom_values,
+        training_group_id, status, archived_at
+    ),
+    -- The users created, recorded for revertImport as they are inserted: found afterwards by
+    -- their email, the planner (the users' statistics stale inside this transaction) joined
+    -- them by nested loop, 7.6 s of an 11 s commit of 100,000 new users.
+    created_images as (
+      insert into import_user_changes (session_id, user_id, action, before, after)
+      select ${target.id}::uuid, u.id, 'CREATE', null, ${imageSql} from upserted u where u.inserted
     )
     select count(*) filter (where inserted)::int as created,
            count(*) filter (where not inserted)::int as updated

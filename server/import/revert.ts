@@ -2,15 +2,14 @@ import { and, eq, sql } from 'drizzle-orm';
 import { type Database, queryRows } from '../../drizzle/client.js';
 import { importSessions, type RevertResult, type UserImage } from '../../drizzle/tables.js';
 import { AppError, NotFoundError, SessionBusyError, WrongStageError } from '../errors.js';
-import { cellSql, columnOf } from './columns.js';
 import { bumpUsersVersion, lockCompanyForChange } from './preview-basis.js';
 import type { ImportSession } from './sessions.js';
 import { archiveCandidatesSql, type SyncTarget } from './sync-archive.js';
-import { emailKeySql } from './validation.js';
 import { StaleClaimError } from './workflow.js';
 
 /** A user's values as an image (UserImage), from `users` aliased `u`. */
-const imageSql = sql`jsonb_build_object('email', u.email, 'userName', u.user_name,
+/** A user `u`'s values as a UserImage. */
+export const imageSql = sql`jsonb_build_object('email', u.email, 'userName', u.user_name,
   'reference', u.reference, 'customValues', u.custom_values,
   'trainingGroupId', u.training_group_id, 'status', u.status, 'archivedAt', u.archived_at)`;
 
@@ -39,18 +38,11 @@ export async function keepBeforeImages(tx: Database, target: SyncTarget): Promis
 }
 
 /**
- * In the commit's transaction, once it has changed the users: the users it created, and every
- * recorded user's values after. A recorded user the commit left as it was is forgotten.
+ * In the commit's transaction, once it has changed the users: every recorded user's values
+ * after (the users it created were recorded as it inserted them, see commit.ts). A recorded
+ * user the commit left as it was is forgotten.
  */
 export async function keepAfterImages(tx: Database, target: SyncTarget): Promise<void> {
-  const email = emailKeySql(cellSql(columnOf(target.columns, 'email')));
-  await tx.execute(sql`
-    insert into import_user_changes (session_id, user_id, action, before, after)
-    select ${target.id}::uuid, u.id, 'CREATE', null, ${imageSql}
-    from import_row_previews p
-    join import_rows r on r.session_id = p.session_id and r.row_number = p.row_number
-    join users u on u.company_id = ${target.companyId} and lower(u.email) = ${email}
-    where p.session_id = ${target.id} and p.errors is null and p.action = 'CREATE'`);
   await tx.execute(sql`
     update import_user_changes c
     set after = ${imageSql}, action = case when c.action = 'UNCHANGED' then 'UPDATE' else c.action end
