@@ -8,8 +8,15 @@ import type { Database } from '../../drizzle/client.js';
 import { relations } from '../../drizzle/relations.js';
 
 /**
- * What one GraphQL request (or graphql-ws operation) may do with the database: for reads,
- * nothing once its client has gone.
+ * The most statements (or transactions) one request runs at once. A request's resolvers run
+ * side by side: ten aliases of a slow list took all ten connections of the pool, and every
+ * other company's request waited for one. With three, the rest of the pool stays free.
+ */
+export const MAX_STATEMENTS_PER_REQUEST = 3;
+
+/**
+ * What one GraphQL request (or graphql-ws operation) may do with the database: a few
+ * statements at a time, and, for reads, none once its client has gone.
  */
 export class RequestScope {
   /** Aborted when the client goes before its answer (the response or socket closed). */
@@ -20,6 +27,8 @@ export class RequestScope {
    * timeout), so its writes are never left half done because a client went.
    */
   cancelOnLeave = false;
+  readonly #waiting: (() => void)[] = [];
+  #running = 0;
 
   constructor(signal: AbortSignal) {
     this.signal = signal;
@@ -30,8 +39,13 @@ export class RequestScope {
     return this.cancelOnLeave && this.signal.aborted;
   }
 
-  /** Runs `work`; `cancel` is called if the client leaves a read while it runs. */
+  /**
+   * Runs `work` when fewer than MAX_STATEMENTS_PER_REQUEST of this request are running;
+   * `cancel` is called
+   * if the client leaves a read while it runs.
+   */
   async run<T>(work: () => Promise<T>, cancel: () => void): Promise<T> {
+    await this.#turn();
     const onLeave = () => {
       if (this.cancelOnLeave) cancel();
     };
@@ -44,7 +58,23 @@ export class RequestScope {
       throw this.abandoned ? new ClientGoneError() : error;
     } finally {
       this.signal.removeEventListener('abort', onLeave);
+      this.#running -= 1;
+      this.#waiting.shift()?.();
     }
+  }
+
+  async #turn(): Promise<void> {
+    if (this.#running < MAX_STATEMENTS_PER_REQUEST) {
+      this.#running += 1;
+      return;
+    }
+    // The slot is handed over by the statement that ends (see run's finally).
+    await new Promise<void>((resolve) =>
+      this.#waiting.push(() => {
+        this.#running += 1;
+        resolve();
+      }),
+    );
   }
 }
 
@@ -62,9 +92,11 @@ interface LazyQuery extends PromiseLike<unknown> {
 }
 
 /**
- * The database a request uses: on Postgres, the app's pool through `scope`, so a read's
- * statement is cancelled (postgres.js `cancel()`, a CancelRequest to the server) when its
- * client goes. The statements inside a transaction are not cancelled (transactions write). On PGlite `db` itself: it runs one statement at a time
+ * The database a request uses: on Postgres, the app's pool through `scope`, so the request
+ * runs at most MAX_STATEMENTS_PER_REQUEST statements at once and a read's statement is
+ * cancelled (postgres.js `cancel()`, a CancelRequest to the server) when its client goes.
+ * Transactions count as one statement for their whole length; the statements inside one are
+ * not cancelled (transactions write). On PGlite `db` itself: it runs one statement at a time
  * on this thread and cannot interrupt one.
  */
 export function requestDatabase(db: Database, scope: RequestScope): Database {

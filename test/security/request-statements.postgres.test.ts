@@ -2,10 +2,13 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../../drizzle/tables.js';
+import { MAX_STATEMENTS_PER_REQUEST } from '../../server/http/request-database.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 
 /**
- * Issue #24, on a real Postgres: a request's statements end when its client goes. The slow statement is a realistic one: `users(search:)`
+ * Issue #24, on a real Postgres: a request's statements end when its client goes, and one
+ * request cannot take the whole pool. The slow statement is a realistic one: `users(search:)`
  * with the longest search allowed (200 characters) over a company of many users, matching none,
  * so every user is read and compared three times.
  */
@@ -16,6 +19,7 @@ let baseUrl: string;
 let observer: Sql;
 let large: TestCompany;
 let medium: TestCompany;
+let other: TestCompany;
 
 // 200 characters, the most users(search:) takes, matching nobody.
 const SEARCH = 'zq'.repeat(100);
@@ -40,9 +44,16 @@ beforeAll(async () => {
   observer = postgres(url, { max: 1, onnotice: () => {} });
   large = await t.createTestCompany('Large');
   medium = await t.createTestCompany('Medium');
+  other = await t.createTestCompany('Other');
   // The medium company has a third of the large one's users: its search takes a third as long.
   await addUsers(large, 600_000, 'large.example');
   await addUsers(medium, 200_000, 'medium.example');
+  await t.db.insert(users).values({
+    companyId: other.companyId,
+    email: 'ann@other.example',
+    userName: 'Ann',
+    reference: 'A1',
+  });
 }, 300_000);
 
 afterAll(async () => {
@@ -150,4 +161,48 @@ describe('a request whose client goes', () => {
     const next = await post(large.token, '{ users(first: 1) { edges { node { email } } } }');
     expect(next.data?.users.edges).toHaveLength(1);
   }, 120_000);
+});
+
+describe('a request with many aliases', () => {
+  it(`runs at most ${MAX_STATEMENTS_PER_REQUEST} statements at once, so another company gets a connection at once`, async () => {
+    expect(await runningSearches({ executing: false })).toEqual([]);
+    const aliases = Array.from(
+      { length: 10 },
+      (_, i) => `a${i}: users(first: 1, search: $search) { edges { node { id } } }`,
+    );
+    let attackDone = false;
+    const attack = post(medium.token, `query($search: String!) { ${aliases.join(' ')} }`, {
+      search: SEARCH,
+    }).finally(() => {
+      attackDone = true;
+    });
+    // The most of the attack's statements seen running at once, watched until it is answered.
+    let mostAtOnce = 0;
+    const watching = (async () => {
+      while (!attackDone) {
+        mostAtOnce = Math.max(mostAtOnce, (await runningSearches({ executing: false })).length);
+      }
+    })();
+
+    const seen = await waitFor('the attack running', async () => {
+      const running = await runningSearches();
+      return running.length >= MAX_STATEMENTS_PER_REQUEST ? running : undefined;
+    });
+    const answer = await post(other.token, '{ users(first: 1) { edges { node { email } } } }');
+    // Answered while every attack statement that ran when it was sent still runs: it did not
+    // wait for one of them to free a connection.
+    const stillRunning = await runningSearches({ executing: false });
+    expect(answer.data).toEqual({ users: { edges: [{ node: { email: 'ann@other.example' } }] } });
+    expect(
+      seen.filter((statement) => stillRunning.some((now) => sameStatement(now, statement))),
+    ).toEqual(seen);
+
+    const attacked = await attack;
+    await watching;
+    expect(attacked.errors).toBeUndefined();
+    expect(Object.values(attacked.data ?? {})).toEqual(
+      Array.from({ length: 10 }, () => ({ edges: [] })),
+    );
+    expect(mostAtOnce).toBe(MAX_STATEMENTS_PER_REQUEST);
+  }, 180_000);
 });
