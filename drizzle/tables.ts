@@ -222,6 +222,11 @@ export const companies = pgTable('companies', {
    * custom field): an import preview computed at an older version must be recomputed.
    */
   usersVersion: bigint('users_version', { mode: 'number' }).notNull().default(0),
+  /**
+   * The domains report mail may go to, as an ADMIN set them (lower-case host names); null: the
+   * domains of the company's own users' emails.
+   */
+  reportMailDomains: text('report_mail_domains').array(),
   createdAt: createdAt(),
 });
 

@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './scalars.js';
 import './errors.js';
 import './company.js';
+import './company-settings.js';
 import './fields.js';
 import './training-groups.js';
 import './rules.js';

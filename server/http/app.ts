@@ -18,6 +18,7 @@ import { CSRF_HEADER, graphqlProtectionPlugins } from './graphql-limits.js';
 import { attachGraphQLWebSocket } from './graphql-ws.js';
 import { useRequestObservation } from './observability.js';
 import { createMailBudget, createWorkRateLimiter } from './rate-limit.js';
+import { RequestScope, requestDatabase, useRequestScope } from './request-database.js';
 import {
   authenticateHeaders,
   BodyTooLargeError,
@@ -90,6 +91,20 @@ function authenticationError(message: string): GraphQLError {
   });
 }
 
+/**
+ * Aborted when the client goes before its answer is written: the response closes unfinished.
+ * In process (`yoga.fetch`, no response) the request's own signal.
+ */
+function clientLeft(response: ServerResponse | undefined, request: Request | undefined) {
+  if (!response) return request?.signal ?? new AbortController().signal;
+  const left = new AbortController();
+  if (response.destroyed && !response.writableFinished) left.abort();
+  response.once('close', () => {
+    if (!response.writableFinished) left.abort();
+  });
+  return left.signal;
+}
+
 /** Builds the HTTP application around a database; no port is opened here. */
 export function createApp({ db, config, logger, events, importWorker, tokens }: AppOptions): App {
   const uploadTemp = uploadTempDirectory(config.DATA_DIR);
@@ -109,6 +124,9 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     return secret;
   };
 
+  /** Each request's database scope, by the request's database (see useRequestScope). */
+  const scopes = new WeakMap<Database, RequestScope>();
+
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -119,6 +137,7 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
       ...graphqlProtectionPlugins({ introspection: config.GRAPHQL_INTROSPECTION }),
       subscriptionLimitPlugin(subscriptions),
       useRequestObservation(),
+      useRequestScope(scopes),
     ],
     // Browsers may call the API only from the origins of CORS_ORIGINS; none by default.
     cors:
@@ -147,10 +166,13 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
     },
     context: async (initial): Promise<Context> => {
       // Over HTTP and SSE the token is a header; over graphql-ws it is in connectionParams.
-      const { request, connectionParams, req } = initial as {
+      const { request, connectionParams, req, res, socketClosed } = initial as {
         request?: Request;
         req?: IncomingMessage;
+        res?: ServerResponse;
         connectionParams?: Record<string, unknown>;
+        /** graphql-ws: aborted when the operation's socket closes. */
+        socketClosed?: AbortSignal;
       };
       const checked = requestAuth(req);
       const header =
@@ -171,8 +193,9 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
           ? new URL(request.url).origin
           : ((initial as { origin?: string }).origin ?? 'http://localhost');
       const publicUrl = config.PUBLIC_URL ?? origin;
-      return {
-        db,
+      const scope = new RequestScope(socketClosed ?? clientLeft(res, request));
+      const context: Context = {
+        db: requestDatabase(db, scope),
         auth,
         config,
         logger,
@@ -183,6 +206,8 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
         publicUrl,
         signingSecret,
       };
+      scopes.set(context.db, scope);
+      return context;
     },
   });
 

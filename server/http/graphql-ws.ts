@@ -3,7 +3,7 @@ import type { ExecutionArgs } from 'graphql';
 import type { OperationResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { bearerToken } from '../infrastructure/auth.js';
 import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
 import type { Context } from './context.js';
@@ -22,6 +22,21 @@ type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 interface Executors {
   execute(args: ExecutionArgs): OperationResult;
   subscribe(args: ExecutionArgs): OperationResult;
+}
+
+const closedSignals = new WeakMap<WebSocket, AbortSignal>();
+
+/** Aborted when the socket closes: one listener per socket, however many operations it runs. */
+function closedSignal(socket: WebSocket): AbortSignal {
+  let signal = closedSignals.get(socket);
+  if (!signal) {
+    const closed = new AbortController();
+    if (socket.readyState >= socket.CLOSING) closed.abort();
+    else socket.once('close', () => closed.abort());
+    signal = closed.signal;
+    closedSignals.set(socket, signal);
+  }
+  return signal;
 }
 
 /**
@@ -55,6 +70,8 @@ export function attachGraphQLWebSocket(
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
+          // An operation's statements are cancelled, if it only reads, when its socket closes.
+          socketClosed: closedSignal(ctx.extra.socket),
           connectionParams: ctx.connectionParams,
           origin: originOfRequest(ctx.extra.request.headers.host, ctx.extra.request.socket),
           params,

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
-import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../../drizzle/client.js';
-import { mailOutbox, users } from '../../drizzle/tables.js';
+import { mailOutbox } from '../../drizzle/tables.js';
 import { ReportNotAvailableError } from '../errors.js';
 import type { MailBudget } from '../http/rate-limit.js';
 import type { Config } from '../infrastructure/config.js';
@@ -12,6 +11,7 @@ import {
   sendMail,
   validateRecipients,
 } from '../infrastructure/mail.js';
+import { reportMailDomains } from '../settings/report-mail-domains.js';
 import {
   type ReportKind,
   reportAvailable,
@@ -34,21 +34,9 @@ function quotedFileName(name: string): string {
 }
 
 /**
- * The domains a company's report mail may go to: those of its own users' emails. Mail from the
- * service is then never a way to reach an outside address.
- */
-export async function companyMailDomains(db: Database, companyId: string): Promise<string[]> {
-  const rows = await db
-    .selectDistinct({ domain: sql<string>`lower(split_part(${users.email}, '@', 2))` })
-    .from(users)
-    .where(eq(users.companyId, companyId));
-  return rows.map((row) => row.domain).sort();
-}
-
-/**
  * Mails a report of an import as an .xlsx attachment: over SMTP when SMTP_URL is set, else into
  * the outbox under DATA_DIR. Recipients are checked first (plain addresses in the company's
- * mail domains) and each gets a message of their own, so none learns the others. The uploaded
+ * report mail domains) and each gets a message of their own, so none learns the others. The uploaded
  * file's name is the client's text: it appears in the body only, quoted and cut short, never
  * in the subject. Each message spends one of the company's mail budget.
  */
@@ -62,7 +50,7 @@ export async function emailImportReport(
   if (!reportAvailable(session, kind)) throw new ReportNotAvailableError(kind);
   const { valid, invalid } = validateRecipients(to);
   if (invalid.length > 0 || valid.length === 0) throw new InvalidRecipientsError(invalid);
-  const allowed = await companyMailDomains(db, session.companyId);
+  const allowed = (await reportMailDomains(db, session.companyId)).domains;
   const outside = valid.filter((address) => !allowed.includes(domainOf(address)));
   if (outside.length > 0) throw new InvalidRecipientsError(outside, allowed);
   await options.mailBudget.consume(session.companyId, valid.length);

@@ -31,6 +31,8 @@ export const MAX_RECIPIENTS = 20;
 // RFC 5321's limits on a whole address and on its local part.
 const MAX_ADDRESS_LENGTH = 254;
 const MAX_LOCAL_PART_LENGTH = 64;
+// RFC 1035's limit on a host name as text.
+const MAX_DOMAIN_LENGTH = 253;
 
 // A dot-atom local part (RFC 5322 atext): what people actually use, `+` tags and apostrophes
 // included; quoted local parts are refused. No whitespace, comma, semicolon or angle bracket
@@ -41,6 +43,11 @@ const LOCAL_PART = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{
 // so no look-alike letters from other scripts.
 const DOMAIN =
   /^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** A host name mail may go to: two labels or more, ASCII, no IP literal. */
+export function isMailDomain(domain: string): boolean {
+  return domain.length <= MAX_DOMAIN_LENGTH && DOMAIN.test(domain);
+}
 
 function isPlainAddress(entry: string): boolean {
   if (entry.length > MAX_ADDRESS_LENGTH) return false;
@@ -81,6 +88,11 @@ function quoted(entry: string): string {
   return JSON.stringify(entry.length > 60 ? `${entry.slice(0, 60)}…` : entry);
 }
 
+/** The first few domains: a company may allow many, and a message stays short. */
+function listed(domains: string[]): string {
+  return domains.slice(0, 10).join(', ') + (domains.length > 10 ? ', …' : '');
+}
+
 export class InvalidRecipientsError extends AppError {
   readonly code = 'INVALID_RECIPIENTS';
   readonly invalid: string[];
@@ -90,7 +102,7 @@ export class InvalidRecipientsError extends AppError {
       invalid.length === 0
         ? 'Give at least one recipient.'
         : allowedDomains
-          ? `Mail was not sent: ${shown} ${invalid.length === 1 ? 'is' : 'are'} outside your company's mail domains (${allowedDomains.length > 0 ? allowedDomains.join(', ') : 'none: the company has no users yet'}).`
+          ? `Mail was not sent: ${shown} ${invalid.length === 1 ? 'is' : 'are'} outside your company's report mail domains (${allowedDomains.length > 0 ? listed(allowedDomains) : 'none'}).`
           : `Mail was not sent: ${shown} cannot be used. Give 1 to ${MAX_RECIPIENTS} plain addresses like name@example.com.`,
     );
     this.invalid = invalid.map((entry) => (entry.length > 254 ? `${entry.slice(0, 254)}…` : entry));

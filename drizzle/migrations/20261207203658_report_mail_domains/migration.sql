@@ -1,0 +1,1 @@
+ALTER TABLE "companies" ADD COLUMN "report_mail_domains" text[];
