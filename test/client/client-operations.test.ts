@@ -8,6 +8,7 @@ import {
   ArchiveUsersDocument,
   CancelImportDocument,
   ColumnMappingsDocument,
+  CompanySettingsDocument,
   ConfirmColumnsDocument,
   ConfirmCustomFieldsDocument,
   ContinueImportDocument,
@@ -43,6 +44,7 @@ import {
   RevertImportDocument,
   RevertImportRowsDocument,
   RevokeApiTokenDocument,
+  SetReportMailDomainsDocument,
   StartImportDocument,
   TrainingGroupsDocument,
   UpdateDistributionRuleDocument,
@@ -341,6 +343,16 @@ describe('every operation of the client package', () => {
     const restored = await succeed('RestoreUsers', RestoreUsersDocument, { input: { userIds } });
     const restoredUsers = (restored.restoreUsers as { users: { status: string }[] }).users;
     expect(restoredUsers.map((user) => user.status)).toEqual(userIds.map(() => 'ACTIVE'));
+
+    const domains = await succeed('SetReportMailDomains', SetReportMailDomainsDocument, {
+      input: { domains: ['HR.Example.com', 'hr.example.com'] },
+    });
+    expect(domains.setReportMailDomains).toMatchObject({
+      reportMailDomains: ['hr.example.com'],
+      reportMailDomainsSet: true,
+    });
+    const settings = await succeed('CompanySettings', CompanySettingsDocument, {});
+    expect(settings.companySettings.reportMailDomains).toEqual(['hr.example.com']);
 
     await succeed('ApiTokens', ApiTokensDocument, {});
     const created = await succeed('CreateApiToken', CreateApiTokenDocument, {
