@@ -1,8 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DatabaseHandle, queryRows } from '../../drizzle/client.js';
-import { companies, importRowPreviews, importRows, importSessions } from '../../drizzle/tables.js';
+import {
+  companies,
+  importRowPreviews,
+  importRows,
+  importSessions,
+  importUserChanges,
+} from '../../drizzle/tables.js';
 import { copyImportRows } from '../../server/import/load-rows.js';
 import {
   inPacedRowRanges,
@@ -378,5 +385,17 @@ describe('staged rows and their previews', () => {
     const byCompany = await stagedAndPreviewed();
     await database.db.delete(companies).where(eq(companies.id, byCompany.session.companyId));
     expect(await byCompany.counts()).toEqual({ rows: 0, previews: 0 });
+  });
+
+  it('and so do the user records a commit kept for undo', async () => {
+    const { session } = await stagedAndPreviewed();
+    const records = () =>
+      database.db.$count(importUserChanges, eq(importUserChanges.sessionId, session.id));
+    await database.db
+      .insert(importUserChanges)
+      .values({ sessionId: session.id, userId: randomUUID(), action: 'CREATE' });
+    expect(await records()).toBe(1);
+    await database.db.delete(importSessions).where(eq(importSessions.id, session.id));
+    expect(await records()).toBe(0);
   });
 });
