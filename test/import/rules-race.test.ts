@@ -210,8 +210,22 @@ class Run {
   readonly groupIds = new Map<GroupName, string>();
   /** Every group the run created, deleted or not, to name the ids the API returns. */
   readonly names = new Map<string, GroupName>();
-  world: World = { rules: [], userGroups: new Map() };
+  #world: World = { rules: [], userGroups: new Map() };
+  /**
+   * Every world an answered mutation left, in order: an edit of two mutations (a reorder and
+   * its undo) leaves two, and a commit may read the rules between them.
+   */
+  readonly history: World[] = [];
   constructor(readonly company: TestCompany) {}
+
+  get world(): World {
+    return this.#world;
+  }
+
+  set world(world: World) {
+    this.#world = world;
+    this.history.push(world);
+  }
 
   groupName(id: string | undefined | null): GroupName | null {
     if (!id) return null;
@@ -471,12 +485,10 @@ describe('rule and user changes at stage 5, beside recomputes and the commit', (
           for (const edit of beforeCommit) await run.apply(edit);
           // Asked for once idle (a busy session refuses it); the edits go on, back to back.
           await run.idle(id);
-          const worlds: World[] = [run.world];
+          const before = run.history.length - 1;
           await run.continueFrom(id, 'GROUP_ASSIGNMENT');
-          for (const edit of duringCommit) {
-            await run.apply(edit);
-            worlds.push(run.world);
-          }
+          for (const edit of duringCommit) await run.apply(edit);
+          const worlds = run.history.slice(before);
           const ended = await run.idle(id);
           expect(ended.stage).toBe('COMPLETED');
           const committed = await run.users();
