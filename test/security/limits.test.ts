@@ -1,14 +1,13 @@
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ExcelJS from 'exceljs';
 import { type ParsedMail, simpleParser } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { users } from '../../drizzle/tables.js';
 import { revokeToken } from '../../server/infrastructure/auth.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { START_IMPORT, uploadFile } from '../support/http.js';
+import { type CapturedMail, type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.js';
 
 /**
  * Issue #24: limits a token or a company cannot pass, over real HTTP (and graphql-ws) to the
@@ -17,13 +16,8 @@ import { START_IMPORT, uploadFile } from '../support/http.js';
  * per recipient, the file name only as quoted data, a budget per company), and CORS.
  */
 
-interface Received {
-  to: string[];
-  raw: Buffer;
-}
-
-let smtp: SMTPServer;
-const received: Received[] = [];
+let smtp: SmtpCapture;
+let received: CapturedMail[] = [];
 let t: TestApp;
 let baseUrl: string;
 const MAX_SUBSCRIPTIONS = 20;
@@ -31,26 +25,10 @@ const MAIL_PER_HOUR = 4;
 const MAX_FIELDS = 5;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        received.push({
-          to: session.envelope.rcptTo.map((recipient) => recipient.address),
-          raw: Buffer.concat(chunks),
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const { port } = smtp.server.address() as AddressInfo;
+  smtp = await startSmtpCapture();
+  received = smtp.received;
   t = await createTestApp({
-    SMTP_URL: `smtp://127.0.0.1:${port}`,
+    SMTP_URL: smtp.url,
     MAIL_PER_COMPANY_PER_HOUR: String(MAIL_PER_HOUR),
     MAX_CUSTOM_FIELDS: String(MAX_FIELDS),
     CORS_ORIGINS: 'https://app.example.com',
@@ -61,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 beforeEach(() => {

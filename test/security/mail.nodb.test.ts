@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../server/infrastructure/logger.js';
 import {
@@ -15,6 +13,7 @@ import {
   sendMail,
   validateRecipients,
 } from '../../server/infrastructure/mail.js';
+import { type CapturedMail, type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.js';
 
 const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -38,11 +37,6 @@ function collectingLogger(): Logger & { lines: LogLine[] } {
   };
 }
 
-interface ReceivedMail {
-  envelopeTo: string[];
-  raw: Buffer;
-}
-
 /** The header block of a raw message, unfolded: one entry per header. */
 function headerLines(raw: Buffer): string[] {
   const text = raw.toString('latin1');
@@ -59,36 +53,19 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string[]
 }
 
 let directory: string;
-let server: SMTPServer;
+let smtp: SmtpCapture;
 let smtpUrl: string;
-const received: ReceivedMail[] = [];
+let received: CapturedMail[] = [];
 
 beforeAll(async () => {
   directory = await mkdtemp(join(tmpdir(), 'muster-mail-'));
-  server = new SMTPServer({
-    authOptional: true,
-    // Plain SMTP on loopback: the client would otherwise try to upgrade to TLS.
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        received.push({
-          envelopeTo: session.envelope.rcptTo.map((address) => address.address),
-          raw: Buffer.concat(chunks),
-        });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.server.address() as AddressInfo;
-  smtpUrl = `smtp://127.0.0.1:${port}`;
+  smtp = await startSmtpCapture();
+  smtpUrl = smtp.url;
+  received = smtp.received;
 });
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await smtp.close();
   await rm(directory, { recursive: true, force: true });
 });
 
@@ -120,7 +97,7 @@ describe('sendMail through an SMTP server', () => {
     expect(received).toHaveLength(1);
     const [mail] = received;
     if (!mail) throw new Error('no mail received');
-    expect(mail.envelopeTo).toEqual(['ann+reports@sub.example.com', 'bob@example.com']);
+    expect(mail.to).toEqual(['ann+reports@sub.example.com', 'bob@example.com']);
     const parsed: ParsedMail = await simpleParser(mail.raw);
     expect(addresses(parsed.to)).toEqual(['ann+reports@sub.example.com', 'bob@example.com']);
     expect(addresses(parsed.from)).toEqual(['muster@example.com']);
@@ -148,7 +125,7 @@ describe('sendMail through an SMTP server', () => {
 
     const [mail] = received;
     if (!mail) throw new Error('no mail received');
-    expect(mail.envelopeTo).toEqual(['ann@example.com']);
+    expect(mail.to).toEqual(['ann@example.com']);
     const headers = headerLines(mail.raw);
     expect(headers.filter((line) => /^(bcc|x-injected):/i.test(line))).toEqual([]);
     const subjectHeaders = headers.filter((line) => /^subject:/i.test(line));

@@ -1,9 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import ExcelJS from 'exceljs';
 import { print } from 'graphql';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   CompanySettingsDocument,
@@ -15,6 +13,7 @@ import {
 import { users } from '../../drizzle/tables.js';
 import { createTestApp, type TestApp, type TestCompany } from '../support/app.js';
 import { uploadFile } from '../support/http.js';
+import { type CapturedMail, type SmtpCapture, startSmtpCapture } from '../support/smtp-capture.js';
 
 /**
  * Issue #24: the domains report mail may go to are a company setting an ADMIN manages; unset,
@@ -22,33 +21,21 @@ import { uploadFile } from '../support/http.js';
  * documents, the mail captured by an SMTP server on loopback.
  */
 
-let smtp: SMTPServer;
-const received: string[][] = [];
+let smtp: SmtpCapture;
+let received: CapturedMail[] = [];
 let t: TestApp;
 let baseUrl: string;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      stream.on('data', () => {});
-      stream.on('end', () => {
-        received.push(session.envelope.rcptTo.map((recipient) => recipient.address));
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const { port } = smtp.server.address() as AddressInfo;
-  t = await createTestApp({ SMTP_URL: `smtp://127.0.0.1:${port}` });
+  smtp = await startSmtpCapture();
+  received = smtp.received;
+  t = await createTestApp({ SMTP_URL: smtp.url });
   baseUrl = await t.listen();
 }, 180_000);
 
 afterAll(async () => {
   await t?.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp?.close();
 });
 
 beforeEach(() => {
@@ -141,7 +128,7 @@ describe('report mail domains', () => {
     ]);
     expect(allowed.data?.emailImportReport.__typename).toBe('ImportSession');
     // (The SMTP server lower-cases the domain of an envelope address.)
-    expect(received.map((to) => to.map((address) => address.toLowerCase()))).toEqual([
+    expect(received.map((mail) => mail.to.map((address) => address.toLowerCase()))).toEqual([
       ['boss@partner.example'],
       ['it@mail.partner.example'],
     ]);
@@ -175,7 +162,7 @@ describe('report mail domains', () => {
     expect(
       (await mail(company, sessionId, ['hr@example.com'])).data?.emailImportReport.__typename,
     ).toBe('ImportSession');
-    expect(received).toEqual([['hr@example.com']]);
+    expect(received.map((mail) => mail.to)).toEqual([['hr@example.com']]);
   }, 60_000);
 
   it('cannot be changed by a VIEWER', async () => {
