@@ -199,7 +199,7 @@ builder.mutationFields((t) => ({
   replaceInColumn: t.fieldWithInput({
     type: ImportSessionRef,
     description:
-      'At VALIDATION or REVIEW: replaces a text in every cell of one column (e.g. a mistyped email domain), then validates the changed rows again. Literal text, case-sensitive; a cell left blank becomes empty.',
+      'At VALIDATION or REVIEW: replaces a text in every cell of one column (e.g. a mistyped email domain), then validates the changed rows again. Literal text, case-sensitive; a cell left blank becomes empty. Past 5,000 changed rows the whole file is validated again in the background, like validation: the session answers busy (follow it with importSessionUpdated), and a file left without errors moves on to REVIEW.',
     typeOptions: { description: 'The session, the column, and what to replace with what.' },
     errors: { types: EDIT_ERRORS },
     input: {

@@ -13,8 +13,8 @@ import { writePreview } from './preview.js';
 import { deleteLoadedRows } from './rows.js';
 import { intArraySql } from './sql-lists.js';
 import { deleteUpload, storeUpload, type UploadToStore } from './upload.js';
-import { countRows, emailKeySql, findDuplicateRows, findDuplicateRowsAmong } from './validation.js';
-import { assertStage, type ImportSession, lockSession } from './workflow.js';
+import { countRows, emailKeySql, findDuplicateRowsAmong } from './validation.js';
+import { assertStage, type ImportSession, lockSession, queueStep } from './workflow.js';
 
 /** Stages at which staged rows can be fixed: errors shown, or the review. */
 export const EDITABLE_STAGES: ImportSession['stage'][] = ['VALIDATION', 'REVIEW'];
@@ -24,10 +24,14 @@ export const MAX_EDITED_CELLS = 1000;
 /** Longest value a cell may be given (a custom field's limit is 1,000 characters). */
 export const MAX_CELL_LENGTH = 10_000;
 /**
- * Past this many changed rows, a replace revalidates the whole file (findDuplicateRows and one
- * preview pass) rather than the touched rows and the rows sharing their keys.
+ * Past this many changed rows, a replace has the whole file validated again in the background,
+ * as validation does it (ranges, two lanes, progress), rather than the touched rows and the
+ * rows sharing their keys within the request: at a million rows one statement over them all
+ * would pass the API's statement timeout.
  */
-const WHOLE_FILE_REVALIDATION_ROWS = 5000;
+export const LARGE_REPLACE_ROWS = 5000;
+/** A replace changes the cells this many rows a statement, each well within the timeout. */
+const REPLACE_RANGE_ROWS = 100_000;
 
 export interface Editor {
   companyId: string;
@@ -105,7 +109,7 @@ async function keysOf(
  * Validates the changed rows again, with every row that shares an email or reference with
  * them before or after the change (their DUPLICATE_IN_FILE may come or go), and updates the
  * session's counts. One pass over the file's keys finds those rows; only they are previewed
- * again. Many changed rows: the whole file, as validation does it.
+ * again. (Past LARGE_REPLACE_ROWS a replace has the whole file validated again instead.)
  */
 async function revalidate(
   tx: Database,
@@ -114,10 +118,7 @@ async function revalidate(
   before: RowKeys,
 ): Promise<ImportSession> {
   const groups = await groupSql(tx, session);
-  if (rowNumbers.length > WHOLE_FILE_REVALIDATION_ROWS) {
-    await findDuplicateRows(tx, session);
-    await writePreview(tx, session, { validate: true, groups, rowNumbers: null });
-  } else if (rowNumbers.length > 0) {
+  if (rowNumbers.length > 0) {
     const after = await keysOf(tx, session, rowNumbers);
     const affectedRows = await findDuplicateRowsAmong(tx, session, {
       rowNumbers,
@@ -262,8 +263,10 @@ export async function revertImportRows(
 
 /**
  * Replaces `find` with `replace` in every cell of one column (literal text, case-sensitive),
- * in one statement over the staged rows, then validates the changed rows again. A cell left
- * blank becomes empty.
+ * set-based, range by range over the staged rows. A few changed rows are validated again at
+ * once (see revalidate); past LARGE_REPLACE_ROWS the whole file is, by the background
+ * validation step, and the session answers busy until it ends. A cell left blank becomes
+ * empty.
  */
 export async function replaceInColumn(
   db: Database,
@@ -277,40 +280,53 @@ export async function replaceInColumn(
     const path = `{${index}}`;
     const matching = sql`r.session_id = ${session.id}
       and strpos(r.cells ->> ${index}::int, ${input.find}::text) > 0`;
-    // The keys before the change, unless so many rows change that the whole file is checked.
+    // The keys before the change, for a replace of few rows (a larger one validates all).
     const email = columnOf(session.columns, 'email');
     const reference = columnOf(session.columns, 'reference');
     const keyed = await queryRows<{ email_key: string | null; reference: string | null }>(
       tx,
       sql`select ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
           from import_rows r where ${matching}
-          limit ${WHOLE_FILE_REVALIDATION_ROWS + 1}`,
+          limit ${LARGE_REPLACE_ROWS + 1}`,
     );
     const before: RowKeys = {
       emails: keyed.flatMap((row) => (row.email_key === null ? [] : [row.email_key])),
       references: keyed.flatMap((row) => (row.reference === null ? [] : [row.reference])),
     };
-    const changed = await queryRows<{ row_number: number }>(
-      tx,
-      sql`with touched as (
-            select r.row_number, r.cells,
-              nullif(btrim(replace(r.cells ->> ${index}::int, ${input.find}::text, ${input.replace}::text)), '') as replaced
-            from import_rows r
-            where ${matching}
-          )
-          update import_rows r
-          set original_cells = case when new_cells.cells = coalesce(r.original_cells, t.cells) then null
-                                    else coalesce(r.original_cells, t.cells) end,
-              cells = new_cells.cells
-          from touched t,
-            lateral (select jsonb_set(t.cells, ${path}::text[], coalesce(to_jsonb(t.replaced), 'null'::jsonb)) as cells) new_cells
-          where r.session_id = ${session.id} and r.row_number = t.row_number
-          returning r.row_number`,
-    );
-    const rowNumbers = changed.map((row) => row.row_number);
+    const rowNumbers: number[] = [];
+    const lastRow = session.rowCount + 1;
+    for (let first = 2; first <= lastRow; first += REPLACE_RANGE_ROWS) {
+      const changed = await queryRows<{ row_number: number }>(
+        tx,
+        sql`with touched as (
+              select r.row_number, r.cells,
+                nullif(btrim(replace(r.cells ->> ${index}::int, ${input.find}::text, ${input.replace}::text)), '') as replaced
+              from import_rows r
+              where ${matching}
+                and r.row_number between ${first}::int and ${first + REPLACE_RANGE_ROWS - 1}::int
+            )
+            update import_rows r
+            set original_cells = case when new_cells.cells = coalesce(r.original_cells, t.cells) then null
+                                      else coalesce(r.original_cells, t.cells) end,
+                cells = new_cells.cells
+            from touched t,
+              lateral (select jsonb_set(t.cells, ${path}::text[], coalesce(to_jsonb(t.replaced), 'null'::jsonb)) as cells) new_cells
+            where r.session_id = ${session.id} and r.row_number = t.row_number
+            returning r.row_number`,
+      );
+      for (const row of changed) rowNumbers.push(row.row_number);
+    }
+    const count = rowNumbers.length;
+    await audit(tx, editor, session.id, 'REPLACE_IN_COLUMN', count, count);
+    if (count > LARGE_REPLACE_ROWS) {
+      const queuedSession = await queueStep(tx, session, {
+        stage: session.stage,
+        step: 'VALIDATE',
+      });
+      return { session: queuedSession, rowCount: count, cellCount: count };
+    }
     const revalidated = await revalidate(tx, session, rowNumbers, before);
-    await audit(tx, editor, session.id, 'REPLACE_IN_COLUMN', rowNumbers.length, rowNumbers.length);
-    return { session: revalidated, rowCount: rowNumbers.length, cellCount: rowNumbers.length };
+    return { session: revalidated, rowCount: count, cellCount: count };
   });
 }
 

@@ -236,6 +236,31 @@ describe('fixing rows in place', () => {
     for (const edit of after.importSession.edits) expect(edit.tokenId).toEqual(expect.any(String));
   });
 
+  it('has a replace over many rows validated in the background, as validation does it', async () => {
+    const company = await t.createTestCompany();
+    // More rows than LARGE_REPLACE_ROWS, every one with a comma for the dot.
+    const rows = Array.from({ length: 5100 }, (_, i) => [`u${i}@example,com`, `U${i}`, `R${i}`]);
+    const session = await atValidation(
+      company,
+      [['Email', 'userName', 'reference'], ...rows],
+      [0, 5100],
+    );
+    const replaced = await steps.mutation(
+      company.token,
+      `mutation($input: ReplaceInColumnInput!) { replaceInColumn(input: $input) {
+        __typename ... on ImportSession { stage busy } ... on Error { code message } } }`,
+      { input: { sessionId: session.id, header: 'Email', find: ',com', replace: '.com' } },
+    );
+    // Answered at once, busy: the file is validated again in the background.
+    expect(replaced).toEqual({ __typename: 'ImportSession', stage: 'VALIDATION', busy: true });
+    const done = await steps.waitUntilIdle(company, session.id, SESSION);
+    // No row has an error any more: on to the review, as a file without errors goes.
+    expect(done).toMatchObject({ stage: 'REVIEW', validRowCount: 5100, invalidRowCount: 0 });
+    expect(done.edits).toEqual([
+      expect.objectContaining({ kind: 'REPLACE_IN_COLUMN', rowCount: 5100, cellCount: 5100 }),
+    ]);
+  });
+
   it('refuses bad edits with typed errors and changes nothing', async () => {
     const company = await t.createTestCompany();
     const session = await atValidation(company);
