@@ -196,7 +196,8 @@ export async function findDuplicateRowsAmong(
     row: number,
     recorded: number | null,
   ) => {
-    if (value === null || !wanted.has(value)) return recorded;
+    if (value === null) return null;
+    if (!wanted.has(value)) return recorded;
     const found = first.get(value);
     return found === undefined || found === row ? null : found;
   };
