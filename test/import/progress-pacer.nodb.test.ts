@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ProgressPacer } from '../../server/jobs/progress-pacer.js';
+import { ProgressPacer } from '../../server/import/steps/progress-pacer.js';
 
 describe('ProgressPacer', () => {
   beforeEach(() => {

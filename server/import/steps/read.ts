@@ -1,9 +1,9 @@
 import type { ImportProgress } from '../../../drizzle/tables.js';
-import { ProgressPacer } from '../../jobs/progress-pacer.js';
 import { listUserFields } from '../../settings/fields.js';
 import { needsColumnDecisions } from '../column-mapping.js';
 import { readUpload } from '../read-upload.js';
 import { WorkbookReadError } from '../reader/read-workbook.js';
+import { ProgressPacer } from './progress-pacer.js';
 import { LostClaimError, type StepContext, type StepTransition } from './step.js';
 
 /**
