@@ -280,6 +280,9 @@ export async function replaceInColumn(
     const path = `{${index}}`;
     const matching = sql`r.session_id = ${session.id}
       and strpos(r.cells ->> ${index}::int, ${input.find}::text) > 0`;
+    // The row's cells with the replace done (in an UPDATE, r.cells is the row as it was).
+    const replaced = sql`nullif(btrim(replace(r.cells ->> ${index}::int, ${input.find}::text, ${input.replace}::text)), '')`;
+    const replacedCells = sql`jsonb_set(r.cells, ${path}::text[], coalesce(to_jsonb(${replaced}), 'null'::jsonb))`;
     // The keys before the change, for a replace of few rows (a larger one validates all).
     const email = columnOf(session.columns, 'email');
     const reference = columnOf(session.columns, 'reference');
@@ -293,25 +296,23 @@ export async function replaceInColumn(
       emails: keyed.flatMap((row) => (row.email_key === null ? [] : [row.email_key])),
       references: keyed.flatMap((row) => (row.reference === null ? [] : [row.reference])),
     };
+    // Row numbers are the sheet's (a header below title lines starts them later than 2).
+    const [bounds] = await queryRows<{ first: number | null; last: number | null }>(
+      tx,
+      sql`select min(row_number) as first, max(row_number) as last
+          from import_rows where session_id = ${session.id}`,
+    );
     const rowNumbers: number[] = [];
-    const lastRow = session.rowCount + 1;
-    for (let first = 2; first <= lastRow; first += REPLACE_RANGE_ROWS) {
+    const lastRow = bounds?.last ?? 0;
+    for (let first = bounds?.first ?? 1; first <= lastRow; first += REPLACE_RANGE_ROWS) {
       const changed = await queryRows<{ row_number: number }>(
         tx,
-        sql`with touched as (
-              select r.row_number, r.cells,
-                nullif(btrim(replace(r.cells ->> ${index}::int, ${input.find}::text, ${input.replace}::text)), '') as replaced
-              from import_rows r
-              where ${matching}
-                and r.row_number between ${first}::int and ${first + REPLACE_RANGE_ROWS - 1}::int
-            )
-            update import_rows r
-            set original_cells = case when new_cells.cells = coalesce(r.original_cells, t.cells) then null
-                                      else coalesce(r.original_cells, t.cells) end,
-                cells = new_cells.cells
-            from touched t,
-              lateral (select jsonb_set(t.cells, ${path}::text[], coalesce(to_jsonb(t.replaced), 'null'::jsonb)) as cells) new_cells
-            where r.session_id = ${session.id} and r.row_number = t.row_number
+        sql`update import_rows r
+            set original_cells = case when ${replacedCells} = coalesce(r.original_cells, r.cells)
+                                      then null else coalesce(r.original_cells, r.cells) end,
+                cells = ${replacedCells}
+            where ${matching}
+              and r.row_number between ${first}::int and ${first + REPLACE_RANGE_ROWS - 1}::int
             returning r.row_number`,
       );
       for (const row of changed) rowNumbers.push(row.row_number);
