@@ -2,10 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CommandRun, runCommand } from '../support/client-fixtures.js';
+import { type CommandRun, REPOSITORY_ROOT, runMusterCli, TSX } from '../support/client-fixtures.js';
 import { createServerDatabase, type ServerDatabase } from '../support/database.js';
 import {
   killAllServerProcesses,
@@ -18,8 +17,6 @@ import {
  * and the import resumed from where it stands with the policies it was started with.
  */
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = join(root, 'node_modules/.bin/tsx');
 const tokenPattern = /mst_[A-Za-z0-9_-]{43}/;
 const ROWS = 20_000;
 
@@ -55,7 +52,7 @@ function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function muster(args: string[], env: Record<string, string> = cliEnv()): Promise<CommandRun> {
-  return runCommand(tsx, ['client/cli.ts', ...args], { cwd: root, env, timeout: 120_000 });
+  return runMusterCli(args, env, { timeout: 120_000 });
 }
 
 describe('muster resume', () => {
@@ -73,9 +70,9 @@ describe('muster resume', () => {
     const env = { ...process.env, ...cliEnv() };
     delete env.MUSTER_TOKEN;
     const cli = spawn(
-      tsx,
+      TSX,
       ['client/cli.ts', 'import', path, '--new-columns', 'Site', '--on-row-errors', 'skip'],
-      { cwd: root, env: { ...env, MUSTER_TOKEN: token } },
+      { cwd: REPOSITORY_ROOT, env: { ...env, MUSTER_TOKEN: token } },
     );
     let stderr = '';
     let stdout = '';

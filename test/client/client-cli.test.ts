@@ -2,7 +2,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
@@ -10,12 +9,9 @@ import {
   CLIENT_TEST_FILE,
   type CommandRun,
   companyWithSalesRule,
-  runCommand,
+  runMusterCli,
 } from '../support/client-fixtures.js';
 import { START_IMPORT, uploadFile } from '../support/http.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = join(root, 'node_modules/.bin/tsx');
 
 let t: TestApp;
 let baseUrl: string;
@@ -33,11 +29,8 @@ afterAll(async () => {
 
 /** `muster …` from the TypeScript sources, against the test server unless told otherwise. */
 function muster(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
-  return runCommand(tsx, ['client/cli.ts', ...args], {
-    cwd: root,
-    // A closed port is tried again for a second, not the default minute.
-    env: { MUSTER_URL: baseUrl, MUSTER_RETRY_SECONDS: '1', ...env },
-  });
+  // A closed port is tried again for a second, not the default minute.
+  return runMusterCli(args, { MUSTER_URL: baseUrl, MUSTER_RETRY_SECONDS: '1', ...env });
 }
 
 async function writeWorkbook(name: string, rows: (string | null)[][]): Promise<string> {

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,10 +10,7 @@ import {
   importUsers,
 } from '../../client/index.js';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { type CommandRun, runCommand } from '../support/client-fixtures.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = join(root, 'node_modules/.bin/tsx');
+import { type CommandRun, runMusterCli } from '../support/client-fixtures.js';
 
 let t: TestApp;
 let baseUrl: string;
@@ -30,11 +26,7 @@ afterAll(async () => {
 });
 
 function muster(args: string[], env: Record<string, string> = {}): Promise<CommandRun> {
-  return runCommand(tsx, ['client/cli.ts', ...args], {
-    cwd: root,
-    env: { MUSTER_URL: baseUrl, ...env },
-    timeout: 120_000,
-  });
+  return runMusterCli(args, { MUSTER_URL: baseUrl, ...env }, { timeout: 120_000 });
 }
 
 async function writeWorkbook(name: string, rows: (string | null)[][]): Promise<string> {

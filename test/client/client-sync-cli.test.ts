@@ -1,16 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../support/app.js';
-import { type CommandRun, runCommand } from '../support/client-fixtures.js';
+import { type CommandRun, runMusterCli } from '../support/client-fixtures.js';
 import { userRows, workbookBytes } from '../support/sync-fixtures.js';
 
 /** `muster import --sync` and `muster revert` (and so importUsers and revertImport). */
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const tsx = join(root, 'node_modules/.bin/tsx');
 
 let t: TestApp;
 let baseUrl: string;
@@ -26,10 +22,7 @@ afterAll(async () => {
 });
 
 function muster(args: string[], token: string): Promise<CommandRun> {
-  return runCommand(tsx, ['client/cli.ts', ...args], {
-    cwd: root,
-    env: { MUSTER_URL: baseUrl, MUSTER_TOKEN: token },
-  });
+  return runMusterCli(args, { MUSTER_URL: baseUrl, MUSTER_TOKEN: token });
 }
 
 async function workbook(name: string, rows: string[][]): Promise<string> {

@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CreateDistributionRuleDocument,
   CreateTrainingGroupDocument,
@@ -77,4 +79,17 @@ export function runCommand(
       },
     );
   });
+}
+
+/** The repository, and the tsx that runs the CLI from its TypeScript sources. */
+export const REPOSITORY_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const TSX = join(REPOSITORY_ROOT, 'node_modules/.bin/tsx');
+
+/** `muster …` from the TypeScript sources (client/cli.ts), with `env` (MUSTER_URL, …). */
+export function runMusterCli(
+  args: string[],
+  env: Record<string, string>,
+  options: { timeout?: number } = {},
+): Promise<CommandRun> {
+  return runCommand(TSX, ['client/cli.ts', ...args], { cwd: REPOSITORY_ROOT, env, ...options });
 }
