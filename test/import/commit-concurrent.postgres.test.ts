@@ -1,6 +1,6 @@
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Database, type DatabaseHandle, queryRows } from '../../drizzle/client.js';
+import type { Database, DatabaseHandle } from '../../drizzle/client.js';
 import { importSessions, users } from '../../drizzle/tables.js';
 import { commitImport } from '../../server/import/commit.js';
 import { StaleClaimError } from '../../server/import/workflow.js';
@@ -8,7 +8,7 @@ import { createCustomField, deleteCustomField } from '../../server/settings/fiel
 import { createTrainingGroup, deleteTrainingGroup } from '../../server/settings/training-groups.js';
 import { setUsersStatus } from '../../server/settings/user-status.js';
 import { sessionReadyToCommit, userCount } from '../support/commit-fixtures.js';
-import { createTestDatabase } from '../support/database.js';
+import { connectionsWaitingForLocks, createTestDatabase } from '../support/database.js';
 
 /**
  * Another connection can act during a commit only on a real server: vitest.config.ts selects
@@ -54,16 +54,9 @@ it('lets progress be written meanwhile, and rolls back whole if the claim moves 
 
 /** Until `count` connections of this database wait for a lock (bounded). */
 async function waitersForLocks(count: number): Promise<void> {
-  for (let tries = 0; tries < 200; tries++) {
-    const [waiting] = await queryRows<{ count: number }>(
-      database.db,
-      sql`select count(*)::int as count from pg_stat_activity
-          where wait_event_type = 'Lock' and datname = current_database()`,
-    );
-    if ((waiting?.count ?? 0) >= count) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`fewer than ${count} connections waited for a lock`);
+  await expect
+    .poll(() => connectionsWaitingForLocks(database.db), { timeout: 5_000, interval: 25 })
+    .toBeGreaterThanOrEqual(count);
 }
 
 /**

@@ -5,7 +5,11 @@ import { importRows, importSessions } from '../../drizzle/tables.js';
 import { copyImportRows } from '../../server/import/load-rows.js';
 import { cancelImport, createImportSession } from '../../server/import/sessions.js';
 import { createCompany } from '../../server/infrastructure/auth.js';
-import { createTestDatabase, whileInTransaction } from '../support/database.js';
+import {
+  connectionsWaitingForLocks,
+  createTestDatabase,
+  whileInTransaction,
+} from '../support/database.js';
 
 /**
  * What other connections may do while a batch is being staged: only on a real server
@@ -48,16 +52,6 @@ function whileStaging<T>(
   );
 }
 
-/** Whether some connection is waiting for a row lock. */
-async function someoneWaitsForALock(): Promise<boolean> {
-  const [waiting] = await queryRows<{ count: number }>(
-    database.db,
-    sql`select count(*)::int as count from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock'`,
-  );
-  return (waiting?.count ?? 0) > 0;
-}
-
 it('lets progress be written while a batch is being staged', async () => {
   const { session } = await newSession();
   // With the session row held FOR SHARE, this UPDATE waited for the batch's insert: the read's
@@ -83,7 +77,9 @@ it('keeps a cancel waiting until the batch is in, so that the cancel deletes it'
   const cancel = await whileStaging(session, async () => {
     const cancelling = cancelImport(database.db, companyId, session.id);
     // The cancel locks the session row FOR UPDATE: it waits for the batch's transaction.
-    await expect.poll(someoneWaitsForALock, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => connectionsWaitingForLocks(database.db), { timeout: 10_000 })
+      .toBeGreaterThan(0);
     return { cancelling };
   });
   expect((await cancel.cancelling).stage).toBe('CANCELLED');

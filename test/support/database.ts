@@ -2,8 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
-import { createDatabase, type Database, type DatabaseHandle } from '../../drizzle/client.js';
+import {
+  createDatabase,
+  type Database,
+  type DatabaseHandle,
+  queryRows,
+} from '../../drizzle/client.js';
 
 /**
  * A fresh, migrated database for one test file: a new database on the server named by
@@ -115,4 +121,14 @@ export async function whileInTransaction<T>(
     finish();
     await transaction;
   }
+}
+
+/** How many connections to this database wait for a lock now (Postgres), e.g. on a row. */
+export async function connectionsWaitingForLocks(db: Database): Promise<number> {
+  const [waiting] = await queryRows<{ count: number }>(
+    db,
+    sql`select count(*)::int as count from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock'`,
+  );
+  return waiting?.count ?? 0;
 }
