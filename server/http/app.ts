@@ -11,6 +11,7 @@ import type { Logger } from '../infrastructure/logger.js';
 import type { ImportEvents } from '../infrastructure/pubsub.js';
 import type { TokenAuthenticator } from '../infrastructure/token-cache.js';
 import type { ImportWorker } from '../jobs/import-worker.js';
+import { useCompiledQueries } from './compiled-queries.js';
 import type { Context } from './context.js';
 import { DOWNLOAD_PATH, loadSigningSecret, serveDownload } from './download-route.js';
 import { serveGraphiQL } from './graphiql.js';
@@ -138,6 +139,7 @@ export function createApp({ db, config, logger, events, importWorker, tokens }: 
       subscriptionLimitPlugin(subscriptions),
       useRequestObservation(),
       useRequestScope(scopes),
+      useCompiledQueries(),
     ],
     // Browsers may call the API only from the origins of CORS_ORIGINS; none by default.
     cors:
