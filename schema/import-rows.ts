@@ -11,6 +11,7 @@ import {
   rowChanges,
 } from '../server/import/rows.js';
 import type { ImportSession } from '../server/import/sessions.js';
+import type { UserField } from '../server/settings/fields.js';
 import { builder } from './builder.js';
 import { DownloadRef } from './downloads.js';
 import { UserFieldRef } from './fields.js';
@@ -99,30 +100,40 @@ function withHeader(
   return { ...error, rowNumber, header: column?.header ?? null };
 }
 
-const ImportRowValueRef = builder
-  .objectRef<{ header: string; fieldKey: string | null; value: string | null; companyId: string }>(
-    'ImportRowValue',
-  )
-  .implement({
-    description: 'The value of one column in one row.',
-    fields: (t) => ({
-      header: t.exposeString('header', { description: 'The column header.' }),
-      value: t.exposeString('value', {
-        nullable: true,
-        description: 'The value as read; null when blank.',
-      }),
-      field: t.field({
-        type: UserFieldRef,
-        nullable: true,
-        description: 'The user field it fills; null for new or ignored columns.',
-        resolve: async (value, _args, ctx, info) => {
-          if (!value.fieldKey) return null;
-          const fields = await userFields(ctx, info);
-          return fields.find((field) => field.key === value.fieldKey) ?? null;
-        },
-      }),
+interface RowValueShape {
+  header: string;
+  value: string | null;
+  field: UserField | null;
+}
+
+const ImportRowValueRef = builder.objectRef<RowValueShape>('ImportRowValue').implement({
+  description: 'The value of one column in one row.',
+  fields: (t) => ({
+    header: t.exposeString('header', { description: 'The column header.' }),
+    value: t.exposeString('value', {
+      nullable: true,
+      description: 'The value as read; null when blank.',
     }),
-  });
+    field: t.field({
+      type: UserFieldRef,
+      nullable: true,
+      description: 'The user field it fills; null for new or ignored columns.',
+      resolve: (value) => value.field,
+    }),
+  }),
+});
+
+/** The company's fields by key, once per list of fields loaded (once a request). */
+const fieldsByKey = new WeakMap<UserField[], Map<string, UserField>>();
+
+function fieldByKey(fields: UserField[]): Map<string, UserField> {
+  let byKey = fieldsByKey.get(fields);
+  if (!byKey) {
+    byKey = new Map(fields.map((field) => [field.key, field]));
+    fieldsByKey.set(fields, byKey);
+  }
+  return byKey;
+}
 
 const FieldChangeRef = builder.objectRef<FieldChange>('FieldChange').implement({
   description: 'One field an UPDATE changes.',
@@ -146,13 +157,18 @@ export const ImportRowRef = builder.objectRef<RowShape>('ImportRow').implement({
     values: t.field({
       type: [ImportRowValueRef],
       description: 'The values of the row, one per column of the sheet.',
-      resolve: (row) =>
-        row.session.columns.map((column) => ({
+      // The fields are looked up here, once a row, rather than by each cell.
+      resolve: async (row, _args, ctx, info) => {
+        const fields = fieldByKey(await userFields(ctx, info));
+        return row.session.columns.map((column) => ({
           header: column.header,
-          fieldKey: column.status === 'IGNORED' || column.status === 'NEW' ? null : column.fieldKey,
           value: row.cells[column.columnIndex] ?? null,
-          companyId: row.session.companyId,
-        })),
+          field:
+            column.status === 'IGNORED' || column.status === 'NEW' || !column.fieldKey
+              ? null
+              : (fields.get(column.fieldKey) ?? null),
+        }));
+      },
     }),
     action: t.field({
       type: RowActionEnum,

@@ -82,15 +82,45 @@ export function costLimitErrors(
   return validate(schema, withPageSizesInlined(document, variables), [costLimitRule(COST_OPTIONS)]);
 }
 
-/** Checks the cost once the variables are known: before a query, mutation or subscription runs. */
+/** The names of the variables a document passes as `first`: its cost depends on their values. */
+function pageSizeVariables(document: DocumentNode): string[] {
+  const names = new Set<string>();
+  visit(document, {
+    Argument(node) {
+      if (node.name.value === 'first' && node.value.kind === Kind.VARIABLE) {
+        names.add(node.value.name.value);
+      }
+    },
+  });
+  return [...names];
+}
+
+/** Page sizes remembered as within the limit, per document; past this, each is checked anew. */
+const KNOWN_PAGE_SIZES_PER_DOCUMENT = 32;
+
+/**
+ * Checks the cost once the variables are known: before a query, mutation or subscription runs.
+ * A document's cost depends only on the document and its page sizes, so a document run again
+ * with page sizes already found within the limit (a client's own pages) is not measured again.
+ */
 function useCostLimit(): Plugin {
+  const within = new WeakMap<DocumentNode, { variables: string[]; pageSizes: Set<string> }>();
   const check = (args: {
     schema: GraphQLSchema;
     document: DocumentNode;
     variableValues?: Record<string, unknown> | null;
   }): ExecutionResult | null => {
+    let known = within.get(args.document);
+    if (!known) {
+      known = { variables: pageSizeVariables(args.document), pageSizes: new Set() };
+      within.set(args.document, known);
+    }
+    const pageSizes = JSON.stringify(known.variables.map((name) => args.variableValues?.[name]));
+    if (known.pageSizes.has(pageSizes)) return null;
     const errors = costLimitErrors(args.schema, args.document, args.variableValues);
-    return errors.length > 0 ? { errors: [...errors] } : null;
+    if (errors.length > 0) return { errors: [...errors] };
+    if (known.pageSizes.size < KNOWN_PAGE_SIZES_PER_DOCUMENT) known.pageSizes.add(pageSizes);
+    return null;
   };
   return {
     onExecute({ args, setResultAndStopExecution }) {

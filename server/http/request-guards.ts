@@ -182,13 +182,20 @@ function parseHost(host: string): { name: string; port: number } | null {
   return { name: match[1].toLowerCase().replace(/^\[|\]$/g, ''), port: Number(match[2]) };
 }
 
+/** How long the machine's addresses are kept: every request asks, and they rarely change. */
+const LOCAL_NAMES_TTL_MS = 10_000;
+let localNamesCache: { names: Set<string>; until: number } | null = null;
+
 function localNames(): Set<string> {
+  const now = Date.now();
+  if (localNamesCache && localNamesCache.until > now) return localNamesCache.names;
   const names = new Set(['localhost']);
   for (const addresses of Object.values(networkInterfaces())) {
     for (const entry of addresses ?? []) {
       names.add(entry.address.toLowerCase().replace(/^::ffff:/, ''));
     }
   }
+  localNamesCache = { names, until: now + LOCAL_NAMES_TTL_MS };
   return names;
 }
 
