@@ -462,7 +462,7 @@ builder.subscriptionType({
     importSessionUpdated: t.field({
       type: ImportSessionRef,
       description:
-        'The session now, then again on every change: stage, busy, and progress (the read reports every 150 ms, the later steps every ~125 ms, range by range). While busy, it comes at least every 250 ms: when nothing was published for 150 ms (a step inside a statement that cannot report), the session comes again with its progress unchanged (on the embedded database, not during the commit, which holds its one connection, nor while one long statement runs, such as the duplicate check in validation). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
+        'The session now, then again on every change: stage, busy, and progress (the read reports every 150 ms, the later steps every ~125 ms, range by range). While busy, it comes at least every 250 ms: when nothing was published for 150 ms (a step inside a statement that cannot report), the session comes again with its progress unchanged (on the embedded database, during the commit too, whose progress then comes without the session being read again; not while one long statement runs, such as the duplicate check in validation). Ends after the session reaches COMPLETED, CANCELLED or FAILED.',
       args: { id: t.arg.id({ required: true, description: 'The import session to follow.' }) },
       subscribe: (_root, args, ctx) => {
         const notFound = () =>
@@ -500,7 +500,10 @@ builder.subscriptionType({
               return;
             }
             nextUpdate = updates.next();
-            session = (await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? session;
+            const { progress } = next.value;
+            session = progress
+              ? { ...session, busy: true, progress }
+              : ((await findImportSession(ctx.db, ctx.auth.companyId, id)) ?? session);
             await push(session);
           }
           stop();

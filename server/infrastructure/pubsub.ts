@@ -1,19 +1,32 @@
 import { EventEmitter, on } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Sql } from 'postgres';
+import type { ImportProgress } from '../../drizzle/tables.js';
 import type { Logger } from './logger.js';
 
 /**
- * Events about import sessions. The payload is only the session id: a subscriber reloads what
- * it shows, so the messages between processes stay tiny. This module is the one place that
- * knows how events travel: in process (embedded database), through Postgres LISTEN/NOTIFY, or
- * through Redis when REDIS_URL is set.
+ * Events about import sessions. Between processes the payload is only the session id: a
+ * subscriber reloads what it shows, so the messages stay tiny. This module is the one place
+ * that knows how events travel: in process (embedded database), through Postgres
+ * LISTEN/NOTIFY, or through Redis when REDIS_URL is set.
  */
 export interface ImportEvents {
-  publishSessionUpdated(sessionId: string): void;
-  subscribeSessionUpdated(sessionId: string): AsyncIterable<string>;
+  /**
+   * The session changed. With `progress`, the change is only that progress, which could not be
+   * written: the embedded database's commit holds its one connection, so a follower could not
+   * reload the session either. Such an update reaches this process's followers only (no other
+   * process opens an embedded database).
+   */
+  publishSessionUpdated(sessionId: string, progress?: ImportProgress): void;
+  subscribeSessionUpdated(sessionId: string): AsyncIterable<SessionUpdate>;
   /** Ends every open subscription (they complete normally) and disconnects. */
   close(): Promise<void>;
+}
+
+/** One update a follower hears. */
+export interface SessionUpdate {
+  /** The session's progress when it came with the update (see publishSessionUpdated); null: reload. */
+  progress: ImportProgress | null;
 }
 
 const CHANNEL = 'muster_import_session_updated';
@@ -32,10 +45,10 @@ function localEvents(
   // Tracked so shutdown can complete them instead of cutting them off.
   const open = new Set<AsyncIterator<unknown>>();
   return {
-    deliver(sessionId: string): void {
-      emitter.emit(sessionId, sessionId);
+    deliver(sessionId: string, progress: ImportProgress | null = null): void {
+      emitter.emit(sessionId, { progress } satisfies SessionUpdate);
     },
-    subscribe(sessionId: string): AsyncIterable<string> {
+    subscribe(sessionId: string): AsyncIterable<SessionUpdate> {
       return {
         [Symbol.asyncIterator]: () => {
           if (emitter.listenerCount(sessionId) === 0) hooks.followed?.(sessionId);
@@ -45,7 +58,9 @@ function localEvents(
           return {
             next: async () => {
               const update = await updates.next();
-              return update.done ? update : { done: false, value: sessionId };
+              return update.done
+                ? update
+                : { done: false, value: (update.value as [SessionUpdate])[0] };
             },
             return: async () => {
               if (open.delete(updates)) {
@@ -68,7 +83,7 @@ function localEvents(
 export function createInProcessImportEvents(): ImportEvents {
   const local = localEvents();
   return {
-    publishSessionUpdated: (sessionId) => local.deliver(sessionId),
+    publishSessionUpdated: (sessionId, progress) => local.deliver(sessionId, progress),
     subscribeSessionUpdated: (sessionId) => local.subscribe(sessionId),
     close: () => local.endAll(),
   };
@@ -79,7 +94,8 @@ export async function createPostgresImportEvents(sql: Sql, logger: Logger): Prom
   const local = localEvents();
   const listening = await sql.listen(CHANNEL, (sessionId) => local.deliver(sessionId));
   return {
-    publishSessionUpdated: (sessionId) => {
+    publishSessionUpdated: (sessionId, progress) => {
+      if (progress) return local.deliver(sessionId, progress);
       sql
         .notify(CHANNEL, sessionId)
         .catch((error: unknown) =>
@@ -117,7 +133,8 @@ export function createRedisImportEvents(url: string, logger: Logger): ImportEven
     if (channel.startsWith(prefix)) local.deliver(channel.slice(prefix.length));
   });
   return {
-    publishSessionUpdated: (sessionId) => {
+    publishSessionUpdated: (sessionId, progress) => {
+      if (progress) return local.deliver(sessionId, progress);
       // The id as JSON, as Yoga's Redis event target wrote it: a process still running the
       // version before reads it.
       publishClient

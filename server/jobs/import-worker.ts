@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { type Database, isEmbedded, queryRows } from '../../drizzle/client.js';
-import { importSessions } from '../../drizzle/tables.js';
+import { type ImportProgress, importSessions } from '../../drizzle/tables.js';
 import type { RangePace } from '../import/row-ranges.js';
 import type { ImportSession } from '../import/sessions.js';
 import { runCommitStep } from '../import/steps/commit-step.js';
@@ -152,12 +152,16 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     current = abort;
     // stop() may have come while this claim was being made: hand the session back at once.
     if (stopped) abort.abort(new LostClaimError());
-    // Not for the commit on the embedded database: its one connection is the transaction's,
-    // and each follower's reload would wait for it.
-    heartbeat =
-      (session.step === 'COMMIT' || session.step === 'REVERT') && isEmbedded(db)
-        ? null
-        : new Heartbeat(HEARTBEAT_MS, () => events.publishSessionUpdated(session.id));
+    // In a transaction of the embedded database (the commit, the revert), its one connection
+    // is the transaction's and each follower's reload would wait for it: beat with the
+    // progress last reported, which followers show without reloading.
+    const inEmbeddedTransaction =
+      (session.step === 'COMMIT' || session.step === 'REVERT') && isEmbedded(db);
+    let lastProgress: ImportProgress | null = null;
+    heartbeat = new Heartbeat(HEARTBEAT_MS, () => {
+      if (!inEmbeddedTransaction) events.publishSessionUpdated(session.id);
+      else if (lastProgress) events.publishSessionUpdated(session.id, lastProgress);
+    });
     // A renewal waits while the commit's transaction holds the session row: never queue
     // another behind it, each would hold a pool connection and starve every other request.
     let renewing = false;
@@ -187,7 +191,13 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       pace,
       report: async (progress) => {
         if (!(await updateClaimed(db, session, { progress }))) throw new LostClaimError();
+        lastProgress = progress;
         publish(session.id);
+      },
+      reportUnwritten: (progress) => {
+        lastProgress = progress;
+        events.publishSessionUpdated(session.id, progress);
+        heartbeat?.published();
       },
       signal: abort.signal,
       logger,

@@ -115,6 +115,35 @@ describe('importSessionUpdated', () => {
     expect(validating.length).toBeGreaterThan(0);
   });
 
+  it("streams the commit's progress while it runs, on the embedded database too", async () => {
+    const company = await t.createTestCompany();
+    const { id } = await steps.startImport(
+      company,
+      await largeWorkbook(30_000, { newColumns: false }),
+      'commit.xlsx',
+    );
+    expect(await steps.waitUntilIdle(company, id)).toMatchObject({ stage: 'REVIEW' });
+    await steps.continueThrough(company, id, ['REVIEW']);
+    // Continued once the follower has the session, so it hears the whole commit.
+    let continued: Promise<unknown> | null = null;
+    const sessions = await steps.follow(company, id, (session) => {
+      continued ??= steps.continueFrom(company, id, 'GROUP_ASSIGNMENT');
+      return session.stage === 'COMPLETED';
+    });
+    expect(await continued).toMatchObject({ __typename: 'ImportSession' });
+    expect(sessions.at(-1)).toMatchObject({ stage: 'COMPLETED', busy: false });
+    // On PGlite the commit's transaction holds the one connection: its progress reaches the
+    // follower without the session being read again (before, nothing came until it ended).
+    const midway = sessions.filter(
+      (session) =>
+        session.busy &&
+        session.progress?.phase === 'COMMITTING' &&
+        session.progress.processed > 0 &&
+        session.progress.processed < 30_000,
+    );
+    expect(midway.length, JSON.stringify(sessions.map((s) => s.progress))).toBeGreaterThan(0);
+  });
+
   it('closes a graphql-ws connection without a valid token with 4403 Forbidden', async () => {
     for (const token of [null, 'mst_wrong']) {
       const client = wsClient(token);

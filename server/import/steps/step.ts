@@ -23,6 +23,12 @@ export interface StepContext {
    * once the claim is lost, which ends the step.
    */
   report(progress: ImportProgress): Promise<void>;
+  /**
+   * Tells followers of the step's progress without writing it: for a step whose transaction
+   * holds the embedded database's one connection (the commit). A follower that loads the
+   * session meanwhile waits for the transaction and sees the progress last written.
+   */
+  reportUnwritten(progress: ImportProgress): void;
   /** Aborted when the claim is lost or the process stops (the read stops at once for it). */
   signal: AbortSignal;
   logger: Logger;
