@@ -128,6 +128,79 @@ export async function findDuplicateRows(
   });
 }
 
+/**
+ * findDuplicateRows range by range, for a walk over the rows in order (the embedded database,
+ * where one statement over every row runs on the server's thread and holds up everything:
+ * 0.8 s at 100k rows, with no progress meanwhile). The first row of each key among the rows
+ * without errors of their own is kept in a temporary table as the walk goes; before a range's
+ * previews are written (they read import_row_duplicates), its rows whose key an earlier row of
+ * the file has are recorded there. The same rows as findDuplicateRows, since ranges come in
+ * row order. It costs more than the one statement (the checks of a row run twice, and every
+ * key goes into an index): validation of 100k rows on PGlite took 6.1 s instead of 3.5-3.8.
+ */
+export const rangeDuplicates = {
+  /** Before the walk: no duplicates recorded, no keys seen. */
+  async start(db: Database, sessionId: string): Promise<void> {
+    await db.execute(sql`create temporary table if not exists muster_row_keys (
+      session_id uuid not null, kind "char" not null, key text not null, first_row integer not null,
+      primary key (session_id, kind, key))`);
+    await db.execute(sql`delete from muster_row_keys where session_id = ${sessionId}`);
+    await db.execute(sql`delete from import_row_duplicates where session_id = ${sessionId}`);
+  },
+
+  /** One range, after every earlier one and before its previews are written. */
+  async mark(
+    db: Database,
+    session: { id: string; columns: ImportColumn[] },
+    range: { from: number; to: number },
+  ): Promise<void> {
+    const email = columnOf(session.columns, 'email');
+    const reference = columnOf(session.columns, 'reference');
+    // `seen` reads the keys as the earlier ranges left them (the statement's own insert is not
+    // visible to it): an earlier first row wins over this range's.
+    await db.execute(sql`
+      with keyed as materialized (
+        select r.row_number, ${emailKeySql(cellSql(email))} as email_key, ${cellSql(reference)} as reference
+        from import_rows r
+        where r.session_id = ${session.id}
+          and r.row_number between ${range.from}::int and ${range.to}::int
+          and ${ownErrorsSql(session.columns)} is null
+      ),
+      range_firsts as materialized (
+        select kind, key, min(row_number) as first_row
+        from (
+          select 'e'::"char" as kind, email_key as key, row_number from keyed where email_key is not null
+          union all
+          select 'r'::"char", reference, row_number from keyed where reference is not null
+        ) keys
+        group by kind, key
+      ),
+      recorded as (
+        insert into muster_row_keys (session_id, kind, key, first_row)
+        select ${session.id}::uuid, kind, key, first_row from range_firsts
+        on conflict do nothing
+      ),
+      firsts as (
+        select f.kind, f.key, coalesce(seen.first_row, f.first_row) as first_row
+        from range_firsts f
+        left join muster_row_keys seen
+          on seen.session_id = ${session.id} and seen.kind = f.kind and seen.key = f.key
+      )
+      insert into import_row_duplicates (session_id, row_number, first_email_row, first_reference_row)
+      select ${session.id}::uuid, k.row_number,
+        nullif(e.first_row, k.row_number), nullif(f.first_row, k.row_number)
+      from keyed k
+      left join firsts e on e.kind = 'e' and e.key = k.email_key
+      left join firsts f on f.kind = 'r' and f.key = k.reference
+      where e.first_row <> k.row_number or f.first_row <> k.row_number`);
+  },
+
+  /** After the walk. */
+  async end(db: Database, sessionId: string): Promise<void> {
+    await db.execute(sql`delete from muster_row_keys where session_id = ${sessionId}`);
+  },
+};
+
 /** The rows an edit touched: by number, and by their email keys and references before and after. */
 export interface TouchedKeys {
   rowNumbers: number[];
