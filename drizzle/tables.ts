@@ -285,7 +285,12 @@ export const trainingGroups = pgTable(
 export const users = pgTable(
   'users',
   {
-    id: uuid().primaryKey().defaultRandom(),
+    /**
+     * Time-ordered (UUID v7, see the migration that made muster_uuid_v7): a commit's new users
+     * go to the end of the indexes on their id, not all over them (the commit's upsert costs
+     * 20-30 % less; docs/decisions.md).
+     */
+    id: uuid().primaryKey().default(sql`muster_uuid_v7()`),
     /**
      * The company and the training group are checked as foreign keys would, once a statement
      * rather than once a row, by triggers (migration users_references_by_statement, and

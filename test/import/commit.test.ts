@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../drizzle/client.js';
-import { importSessions } from '../../drizzle/tables.js';
+import { importSessions, users } from '../../drizzle/tables.js';
 import { commitImport } from '../../server/import/commit.js';
 import { sessionReadyToCommit, userCount } from '../support/commit-fixtures.js';
 import { createTestDatabase } from '../support/database.js';
@@ -43,6 +43,24 @@ describe('commitImport', () => {
       .from(importSessions)
       .where(eq(importSessions.id, target.id));
     expect(session).toEqual({ stage: 'COMPLETED', result });
+  });
+
+  it('gives the users it creates time-ordered ids (UUID v7)', async () => {
+    const target = await sessionReadyToCommit(database.db);
+    const before = Date.now();
+    await commitImport(database.db, target, { pace: { rows: 2, targetMs: null } });
+    const created = await database.db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(users.companyId, target.companyId));
+    expect(created).toHaveLength(5);
+    for (const { id } of created) {
+      expect(id[14], id).toBe('7');
+      // The first 48 bits are the time of the insert, in milliseconds.
+      const millis = Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+      expect(millis).toBeGreaterThanOrEqual(before - 1_000);
+      expect(millis).toBeLessThanOrEqual(Date.now() + 1_000);
+    }
   });
 
   it('rolls back the ranges already upserted when it stops half-way', async () => {

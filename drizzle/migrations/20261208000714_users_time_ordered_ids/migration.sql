@@ -1,0 +1,1 @@
+ALTER TABLE "users" ALTER COLUMN "id" SET DEFAULT muster_uuid_v7();
