@@ -49,18 +49,22 @@ export async function validateRows(
     // One connection on the server's thread: the duplicates range by range (rangeDuplicates),
     // so that no statement goes over every row.
     await rangeDuplicates.start(db, session.id);
-    await inPacedRowRanges(
-      db,
-      session.id,
-      { validOnly: false },
-      pace,
-      async (range) => {
-        await rangeDuplicates.mark(db, session, range);
-        await writePreview(db, session, { range, validate: true, groups });
-      },
-      { report: onRange },
-    );
-    await rangeDuplicates.end(db, session.id);
+    try {
+      await inPacedRowRanges(
+        db,
+        session.id,
+        { validOnly: false },
+        pace,
+        async (range) => {
+          await rangeDuplicates.mark(db, session, range);
+          await writePreview(db, session, { range, validate: true, groups });
+        },
+        { report: onRange },
+      );
+    } finally {
+      // Also when the walk stops (a cancellation): the keys would stay until the process ends.
+      await rangeDuplicates.end(db, session.id);
+    }
     await analyzeLoaded(db, 'import_row_previews');
   } else {
     let duplicatesChecked = false;
