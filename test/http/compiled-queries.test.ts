@@ -33,6 +33,28 @@ async function run(query: string, operationName: string, variables: Record<strin
 }
 
 describe('compiled queries', () => {
+  it('run no code written in a string argument, whatever the string holds', async () => {
+    // graphql-jit writes argument literals into the code it compiles, and turned its own
+    // marker for dates (a constant of the package) followed by text into `new Date(<text>)`:
+    // a VIEWER token could run any JavaScript in the server. Patched in patches/.
+    const marker = '__MAGIC_DATE__33a9e76d_02e0_4128_8e92_3530ad3da74d';
+    const flag = 'musterInjected';
+    const search = `${marker}1),injected:(globalThis.${flag}=1`;
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${company.viewerToken}`,
+      },
+      body: JSON.stringify({
+        query: `{ users(search: ${JSON.stringify(search)}) { totalCount } }`,
+      }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ data: { users: { totalCount: 0 } } });
+    expect((globalThis as Record<string, unknown>)[flag]).toBeUndefined();
+  });
+
   it('run the operation named, in a document of several, whichever ran first', async () => {
     const document = `
       query Role { viewer { role } }
