@@ -153,8 +153,8 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
     // stop() may have come while this claim was being made: hand the session back at once.
     if (stopped) abort.abort(new LostClaimError());
     // In a transaction of the embedded database (the commit, the revert), its one connection
-    // is the transaction's and each follower's reload would wait for it: beat with the
-    // progress last reported, which followers show without reloading.
+    // is the transaction's and each follower's reload would wait for it: progress is not
+    // written but travels with the event, and the beat repeats the last one.
     const inEmbeddedTransaction =
       (session.step === 'COMMIT' || session.step === 'REVERT') && isEmbedded(db);
     let lastProgress: ImportProgress | null = null;
@@ -190,14 +190,17 @@ export function startImportWorker(options: ImportWorkerOptions): ImportWorker {
       config,
       pace,
       report: async (progress) => {
+        lastProgress = progress;
+        // Unwritten there, from the first report on: a follower reloading the session for a
+        // written one could find its read queued behind the transaction, and hear nothing
+        // more until the step ended.
+        if (inEmbeddedTransaction) {
+          events.publishSessionUpdated(session.id, progress);
+          heartbeat?.published();
+          return;
+        }
         if (!(await updateClaimed(db, session, { progress }))) throw new LostClaimError();
-        lastProgress = progress;
         publish(session.id);
-      },
-      reportUnwritten: (progress) => {
-        lastProgress = progress;
-        events.publishSessionUpdated(session.id, progress);
-        heartbeat?.published();
       },
       signal: abort.signal,
       logger,

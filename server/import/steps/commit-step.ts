@@ -1,5 +1,3 @@
-import { isEmbedded } from '../../../drizzle/client.js';
-import type { ImportProgress } from '../../../drizzle/tables.js';
 import { isUniqueViolation } from '../../infrastructure/database-errors.js';
 import { commitImport } from '../commit.js';
 import { analyzeUsersAfter } from '../rows.js';
@@ -11,16 +9,11 @@ import { LostClaimError, type StepContext, type StepTransition } from './step.js
  */
 export async function runCommitStep(context: StepContext): Promise<StepTransition> {
   const { db, session, pace } = context;
+  await context.report({ phase: 'COMMITTING', done: 0, total: session.validRowCount });
   // The commit is one transaction; on Postgres its progress is written from another
-  // connection as it goes. The embedded database has one connection, which the transaction
-  // holds: there its progress goes to the followers unwritten, from the start (a follower
-  // reloading the session for a written one could find its read queued behind the
-  // transaction, and hear nothing more until the commit ends).
-  const report = isEmbedded(db)
-    ? async (progress: ImportProgress) => context.reportUnwritten(progress)
-    : (progress: ImportProgress) => context.report(progress);
-  await report({ phase: 'COMMITTING', done: 0, total: session.validRowCount });
-  const onProgress = (done: number, total: number) => report({ phase: 'COMMITTING', done, total });
+  // connection as it goes (on the embedded database it travels with the event: see report).
+  const onProgress = (done: number, total: number) =>
+    context.report({ phase: 'COMMITTING', done, total });
   try {
     const result = await commitImport(db, session, { pace, onProgress });
     if (!result) throw new LostClaimError();

@@ -1,4 +1,3 @@
-import { isEmbedded } from '../../../drizzle/client.js';
 import { revertImport } from '../revert.js';
 import { analyzeUsersAfter } from '../rows.js';
 import { StaleClaimError } from '../workflow.js';
@@ -11,11 +10,7 @@ import { LostClaimError, type StepContext, type StepTransition } from './step.js
  */
 export async function runRevertStep(context: StepContext): Promise<StepTransition> {
   const { db, session, logger } = context;
-  // On the embedded database, unwritten, as the commit's (commit-step.ts): a follower's read
-  // for a written one could wait behind the revert's transaction.
-  const start = { phase: 'REVERTING', done: 0, total: null } as const;
-  if (isEmbedded(db)) context.reportUnwritten(start);
-  else await context.report(start);
+  await context.report({ phase: 'REVERTING', done: 0, total: null });
   let reverted: Awaited<ReturnType<typeof revertImport>>;
   try {
     reverted = await revertImport(db, session);

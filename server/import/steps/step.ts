@@ -20,15 +20,11 @@ export interface StepContext {
   pace: RangePace;
   /**
    * Writes the step's progress through the claim and tells followers; throws LostClaimError
-   * once the claim is lost, which ends the step.
+   * once the claim is lost, which ends the step. In the commit and the revert on the embedded
+   * database, whose transaction holds the one connection, the progress only travels with the
+   * event (see ImportEvents.publishSessionUpdated).
    */
   report(progress: ImportProgress): Promise<void>;
-  /**
-   * Tells followers of the step's progress without writing it: for a step whose transaction
-   * holds the embedded database's one connection (the commit). A follower that loads the
-   * session meanwhile waits for the transaction and sees the progress last written.
-   */
-  reportUnwritten(progress: ImportProgress): void;
   /** Aborted when the claim is lost or the process stops (the read stops at once for it). */
   signal: AbortSignal;
   logger: Logger;
